@@ -1,0 +1,34 @@
+# ecert: two commands on a fresh machine.
+#   make run   - virtualenv, dependencies, embedded OpenBao + SQLite, API on http://127.0.0.1:8000
+#   make test  - the same plus test tools (openssl, poppler, NSS, qpdf, chromium), then the whole suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test system-tools bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ecert serve
+
+system-tools:
+	scripts/install-system-tools.sh
+
+test: $(STAMP) system-tools
+	scripts/run-tests.sh
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var test-artifacts

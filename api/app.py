@@ -1,0 +1,51 @@
+"""The FastAPI application: routes, error handling and observability around a Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import ecert
+from api.observability import ObservabilityMiddleware
+from api.problems import install_problem_handlers
+from api.routes import health
+from ecert.logs import configure_logging
+from ecert.runtime import Runtime
+from ecert.settings import load_settings
+
+__all__ = ["create_app", "create_app_from_env"]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The app over an already-built runtime (tests, and each worker via the factory below)."""
+    app = FastAPI(
+        title="ecert",
+        version=ecert.__version__,
+        summary="Electronic certificate and identity authority",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(ObservabilityMiddleware)
+    app.include_router(health.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Uvicorn factory: each worker reads settings (pointing at a running Vault) and builds its runtime."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    runtime = Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app = create_app(runtime)
+    app.router.lifespan_context = lifespan
+    return app

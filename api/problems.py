@@ -1,0 +1,148 @@
+"""The one place where errors become HTTP: RFC 9457 problem+json for every failure.
+
+``type`` is ``/problems/<slug>`` (stable, documented at that URL on this service); ``status``,
+``title`` and ``detail`` follow the RFC; ``instance`` is the request path and ``request_id``
+ties the answer to the logs. Validation failures list each bad field as a JSON pointer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ecert.errors import EcertError, ServiceUnavailable
+from ecert.logs import request_id_var
+
+__all__ = ["PROBLEM_JSON", "problem_response", "install_problem_handlers", "PROBLEM_TYPES", "json_pointer"]
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+# slug -> (title, when it happens). Served at /problems/{slug}; every slug we emit is here.
+PROBLEM_TYPES: dict[str, tuple[str, str]] = {
+    "invalid-input": ("The request is not valid", "A field is missing, malformed or out of range."),
+    "validation-error": ("The request is not valid", "The body or parameters fail the schema; see errors[]."),
+    "not-found": ("Not found", "No such resource, or not one you may see."),
+    "conflict": ("Conflict with the current state", "The change clashes with the resource's state."),
+    "unauthenticated": ("Authentication required", "Send valid credentials."),
+    "forbidden": ("Not allowed", "Your credentials do not allow this."),
+    "method-not-allowed": ("Method not allowed", "The resource does not support this method."),
+    "payload-too-large": ("Payload too large", "The upload exceeds the size limit."),
+    "rate-limited": ("Too many requests", "Slow down; retry after the given seconds."),
+    "service-unavailable": ("Service temporarily unavailable", "A dependency is down; retry later."),
+    "vault-unavailable": ("The key service (Vault) is unavailable", "Vault is sealed or unreachable; retry later."),
+    "vault-auth-failed": ("The key service rejected ecert's credentials", "Operators must fix Vault credentials."),
+    "database-unavailable": ("The database is unavailable", "The database cannot be reached; retry later."),
+    "key-not-found": ("No such key in Vault", "A key ecert expected in Vault is missing."),
+    "key-operation-denied": ("The key service refused the operation", "Vault's policy forbids it."),
+    "key-export-forbidden": ("Private keys cannot be exported", "Keys never leave Vault."),
+    "key-store-error": ("Key store error", "Vault refused or failed the request."),
+    "configuration-error": ("Configuration error", "A setting is missing or invalid."),
+    "internal-error": ("Internal error", "An unexpected failure; quote the request_id when reporting it."),
+}
+
+
+def register_problem_type(slug: str, title: str, description: str) -> None:
+    """Domain packages' error slugs are registered here so /problems/{slug} documents them."""
+    PROBLEM_TYPES.setdefault(slug, (title, description))
+
+
+def json_pointer(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in location]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        prefix, parts = parts[0], parts[1:]
+        return f"#/{'/'.join(parts)}" if prefix == "body" else f"{prefix}:/{'/'.join(parts)}"
+    return "#/" + "/".join(parts)
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    register_problem_type(slug, title, title)
+    body: dict[str, Any] = {"type": f"/problems/{slug}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _ecert_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EcertError)
+    headers = {}
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+        log.warning("dependency unavailable: %s", exc.detail, extra={"problem": exc.slug})
+    elif exc.status >= 500:
+        log.error("server error: %s", exc.detail, extra={"problem": exc.slug})
+    detail = exc.detail if exc.status < 500 or isinstance(exc, ServiceUnavailable) else None
+    return problem_response(
+        request, status=exc.status, slug=exc.slug, title=exc.title, detail=detail, headers=headers, **exc.extensions
+    )
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"pointer": json_pointer(err["loc"]), "detail": err["msg"]} for err in exc.errors()]
+    return problem_response(
+        request,
+        status=422,
+        slug="validation-error",
+        title="The request is not valid",
+        detail=f"{len(errors)} field(s) failed validation",
+        errors=errors,
+    )
+
+
+_HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden", 413: "payload-too-large", 429: "rate-limited"}
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _HTTP_SLUGS.get(exc.status_code, "invalid-input" if exc.status_code < 500 else "internal-error")
+    title = PROBLEM_TYPES.get(slug, (str(exc.detail), ""))[0]
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    return problem_response(request, status=exc.status_code, slug=slug, title=title, detail=detail, headers=exc.headers)
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        request,
+        status=503,
+        slug="database-unavailable",
+        title="The database is unavailable",
+        detail="The database cannot be reached; nothing was changed. Retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(request, status=500, slug="internal-error", title="Internal error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EcertError, _ecert_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for db_error in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,167 @@
+"""The ``ecert`` command: serve, administration and offline checks.
+
+Output is for people by default and JSON with ``--json``, so operators can script it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ecert.errors import EcertError
+from ecert.logs import configure_logging
+from ecert.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("ecert")
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from ecert.db import make_engine, migrate
+    from ecert.runtime import start_embedded_vault
+
+    server = None
+    if settings.embedded_vault:
+        server, settings = start_embedded_vault(settings)
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        engine.dispose()
+        env = {
+            "ECERT_VAULT_ADDR": settings.vault_addr or "",
+            "ECERT_AUTO_MIGRATE": "false",
+            "ECERT_DATA_DIR": str(settings.data_dir),
+        }
+        if settings.vault_role_id and settings.vault_secret_id:
+            env["ECERT_VAULT_ROLE_ID"] = settings.vault_role_id
+            env["ECERT_VAULT_SECRET_ID"] = settings.vault_secret_id.get_secret_value()
+        os.environ.update(env)
+        if settings.workers > 1:
+            metrics_dir = settings.data_dir / "metrics"
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            for stale in metrics_dir.glob("*.db"):
+                stale.unlink()
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+        log.info(
+            "ecert is starting",
+            extra={"url": settings.public_url, "docs": f"{settings.public_url}/docs", "workers": settings.workers},
+        )
+        uvicorn.run(
+            "api.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from ecert.db import make_engine, migrate
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    _emit(args, {"status": "up-to-date"}, "database schema is up to date")
+    return 0
+
+
+def cmd_db_revision(args: argparse.Namespace, settings: Settings) -> int:
+    """Developers: autogenerate a migration on one package's branch against a scratch SQLite."""
+    import importlib
+    import tempfile
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from ecert.db import alembic_config, make_engine, migrate
+
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(f"sqlite:///{scratch}/scratch.db")
+        migrate(engine)
+        config = alembic_config(engine)
+        versions = Path(importlib.import_module(args.package).__file__ or "").parent / "migrations" / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        (versions.parent / "__init__.py").touch()
+        config.set_main_option("version_locations", config.get_main_option("version_locations") + f" {versions}")
+        heads = ScriptDirectory.from_config(config).get_revisions(args.package + "@head") if _has_branch(config, args.package) else ()
+        command.revision(
+            config,
+            message=args.message,
+            autogenerate=True,
+            head=f"{args.package}@head" if heads else "base",
+            branch_label=None if heads else args.package,
+            version_path=str(versions),
+        )
+    return 0
+
+
+def _has_branch(config: Any, label: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    return any(label in (rev.branch_labels or ()) for rev in script.walk_revisions())
+
+
+def cmd_vault_status(args: argparse.Namespace, settings: Settings) -> int:
+    from keys.vault import read_health
+
+    addr = settings.vault_addr or f"http://127.0.0.1:{settings.embedded_vault_port}"
+    health = read_health(addr)
+    _emit(args, {"addr": addr, **health.__dict__}, f"{addr}: {'ready' if health.ready else 'not ready'} {health}")
+    return 0 if health.ready else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecert", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("serve", help="run the API (starts the embedded OpenBao unless VAULT_ADDR is set)").set_defaults(
+        func=cmd_serve
+    )
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply all migrations").set_defaults(func=cmd_db_upgrade)
+    revision = db.add_parser("revision", help="(developers) autogenerate a migration for a package")
+    revision.add_argument("package")
+    revision.add_argument("-m", "--message", required=True)
+    revision.set_defaults(func=cmd_db_revision)
+    vault = sub.add_parser("vault", help="the key service").add_subparsers(dest="vault_command", required=True)
+    vault.add_parser("status", help="is Vault reachable and unsealed").set_defaults(func=cmd_vault_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return int(args.func(args, settings))
+    except EcertError as exc:
+        print(f"ecert: {exc.detail}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""An injectable clock, so that expiry and validity are testable (step-ca's ``var now``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+__all__ = ["Clock", "SystemClock", "FixedClock", "utcnow"]
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+
+class FixedClock:
+    """A clock for tests: stands still until moved."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at += delta
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

@@ -1,0 +1,101 @@
+"""Database engines and schema migrations (SQLite by default, PostgreSQL for scale).
+
+Tables are SQLModel classes in the domain packages; each package keeps its own Alembic
+branch in ``<package>/migrations/versions`` so packages evolve their schemas independently.
+``migrate`` applies every branch (``alembic upgrade heads``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+__all__ = ["make_engine", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+
+log = logging.getLogger(__name__)
+
+# Packages whose ``models`` module defines tables and whose ``migrations/versions`` holds their branch.
+MODEL_PACKAGES = ("ecert", "audit", "ca", "certificates", "identity", "verify")
+
+
+def load_models() -> sa.MetaData:
+    """Import every package's models so ``SQLModel.metadata`` knows all tables."""
+    for package in MODEL_PACKAGES:
+        try:
+            importlib.import_module(f"{package}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.models":
+                raise
+    return SQLModel.metadata
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend: WAL and foreign keys on SQLite, a pool on PostgreSQL."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True, **kwargs
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True, "pool_timeout": 5}
+    options.update(kwargs)
+    return sa.create_engine(url, **options)
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    here = Path(__file__).resolve().parent
+    config = Config()
+    config.set_main_option("script_location", str(here / "migrations"))
+    locations = []
+    for package in MODEL_PACKAGES:
+        module = importlib.import_module(package)
+        versions = Path(module.__file__ or "").parent / "migrations" / "versions"
+        if versions.is_dir():
+            locations.append(str(versions))
+    config.set_main_option("version_locations", " ".join(locations))
+    config.set_main_option("path_separator", "space")
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to date: every package's branch to its head."""
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "heads")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,108 @@
+"""All settings of ecert, in one place (pydantic-settings).
+
+Sources, highest first: environment variables ``ECERT_*`` (plus the standard ``VAULT_ADDR``,
+``VAULT_TOKEN``), then an optional TOML file named by ``ECERT_CONFIG``. Unknown ``ECERT_*``
+variables and unknown keys in the file are refused, naming the setting, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from ecert.errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "ECERT_"
+_NOT_SETTINGS = {"ECERT_CONFIG", "ECERT_TEST_POSTGRES_URL"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    database_url: str | None = None
+    auto_migrate: bool = True
+
+    vault_addr: str | None = Field(None, validation_alias=AliasChoices("ECERT_VAULT_ADDR", "VAULT_ADDR"))
+    vault_token: SecretStr | None = Field(None, validation_alias=AliasChoices("ECERT_VAULT_TOKEN", "VAULT_TOKEN"))
+    vault_role_id: str | None = None
+    vault_secret_id: SecretStr | None = None
+    vault_transit_mount: str = "transit"
+    vault_timeout: float = Field(10.0, gt=0)
+    embedded_vault_port: int = Field(8200, ge=1, le=65534)
+
+    demo: bool = True
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("ECERT_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.vault_addr and not (self.vault_token or (self.vault_role_id and self.vault_secret_id)):
+            raise ValueError("vault_addr is set: also set vault_token or vault_role_id + vault_secret_id")
+        if self.environment == "production":
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                raise ValueError("production needs database_url pointing at PostgreSQL")
+            if self.vault_addr is None:
+                raise ValueError("production needs an external Vault (vault_addr)")
+            if self.demo:
+                raise ValueError("demo must be false in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ecert.db').resolve()}"
+
+    @property
+    def embedded_vault(self) -> bool:
+        return self.vault_addr is None
+
+
+def _unknown_env() -> list[str]:
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known | _NOT_SETTINGS)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigurationError` naming what is wrong."""
+    unknown = _unknown_env()
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc
+    except (OSError, ValueError) as exc:  # unreadable or corrupt TOML file
+        raise ConfigurationError(f"cannot read the configuration file: {exc}") from exc

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the independent checkers the test suite runs (Debian packages), only where missing.
+set -euo pipefail
+declare -A need=(
+  [openssl]=openssl
+  [pdfsig]=poppler-utils
+  [pdftoppm]=poppler-utils
+  [certutil]=libnss3-tools
+  [qpdf]=qpdf
+  [chromium]=chromium
+  [curl]=curl
+)
+missing=()
+for tool in "${!need[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+echo "installing system tools: $packages"
+sudo_=""
+[ "$(id -u)" -eq 0 ] || sudo_="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo_ apt-get update -qq
+# shellcheck disable=SC2086
+$sudo_ apt-get install -y -qq --no-install-recommends $packages >/dev/null

@@ -1,0 +1,129 @@
+"""Shared fixtures: a real OpenBao server and real databases (SQLite and PostgreSQL).
+
+Nothing here is mocked. One OpenBao (raft storage, initialised and configured by ecert's own
+manager) serves the whole session; each database backend gets a fresh, migrated schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from ecert.db import make_engine, migrate
+from ecert.runtime import Runtime
+from ecert.settings import Settings
+from keys import TransitKeyStore, VaultConnection, VaultCredentials
+from keys.openbao import ManagedOpenBao, free_port
+
+POSTGRES_URL = os.environ.get("ECERT_TEST_POSTGRES_URL")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def start_openbao(directory: Path) -> tuple[ManagedOpenBao, VaultCredentials]:
+    port = free_port()
+    while port + 1 > 65535:  # cluster port is port + 1
+        port = free_port()
+    server = ManagedOpenBao(directory, port=port)
+    return server, server.start()
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedOpenBao]:
+    server, credentials = start_openbao(tmp_path_factory.mktemp("openbao"))
+    server.service_credentials = credentials  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def vault_credentials(openbao: ManagedOpenBao) -> VaultCredentials:
+    return openbao.service_credentials  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture(scope="session")
+def keystore(openbao: ManagedOpenBao, vault_credentials: VaultCredentials) -> TransitKeyStore:
+    return TransitKeyStore(VaultConnection(openbao.addr, vault_credentials))
+
+
+@pytest.fixture(scope="session")
+def root_vault(openbao: ManagedOpenBao) -> VaultConnection:
+    """Root access, only for tests that inspect or break Vault; the service never has it."""
+    return VaultConnection(openbao.addr, VaultCredentials(token=openbao.root_token()))
+
+
+def _postgres_engine() -> Iterator[Engine]:
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must test PostgreSQL: ECERT_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL not available (set ECERT_TEST_POSTGRES_URL)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A migrated database, once per backend; tests use unique names instead of cleaning up."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('db')}/ecert.db")
+        migrate(engine)
+        yield engine
+        engine.dispose()
+    else:
+        for engine in _postgres_engine():
+            migrate(engine)
+            yield engine
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, openbao: ManagedOpenBao, vault_credentials: VaultCredentials) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        vault_addr=openbao.addr,
+        vault_role_id=vault_credentials.role_id,
+        vault_secret_id=SecretStr(vault_credentials.secret_id or ""),
+        demo=False,
+        auto_migrate=False,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings, engine: Engine, keystore: TransitKeyStore) -> Runtime:
+    return Runtime(settings=settings.model_copy(), engine=engine, keystore=keystore)
+
+
+@pytest.fixture(scope="session")
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short unique suffix for names, so tests never collide on a shared database."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
