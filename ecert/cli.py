@@ -6,6 +6,7 @@ Output is for people by default and JSON with ``--json``, so operators can scrip
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ecert.commands import MODULES
 from ecert.errors import EcertError
 from ecert.logs import configure_logging
 from ecert.settings import Settings, load_settings
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     revision.set_defaults(func=cmd_db_revision)
     vault = sub.add_parser("vault", help="the key service").add_subparsers(dest="vault_command", required=True)
     vault.add_parser("status", help="is Vault reachable and unsealed").set_defaults(func=cmd_vault_status)
+    for module_name in MODULES:
+        importlib.import_module(f"ecert.commands.{module_name}").register(sub)
     return parser
 
 

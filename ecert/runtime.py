@@ -8,8 +8,10 @@ settings that point at it, so every worker process uses one code path (external 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,6 +25,8 @@ from keys.openbao import ManagedOpenBao
 __all__ = ["Runtime", "start_embedded_vault", "keystore_for"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_SERVICES_LOCK = threading.RLock()
 
 
 def keystore_for(settings: Settings) -> TransitKeyStore:
@@ -74,6 +78,13 @@ class Runtime:
         if settings.auto_migrate:
             migrate(engine)
         return cls(settings=settings, engine=engine, keystore=keystore_for(settings), clock=clock or SystemClock())
+
+    def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
+        """A domain service built once per runtime (routes and commands share it)."""
+        with _SERVICES_LOCK:
+            if name not in self.services:
+                self.services[name] = factory(self)
+            return self.services[name]  # type: ignore[no-any-return]
 
     def database_ready(self) -> bool:
         try:

@@ -99,22 +99,25 @@ class ManagedOpenBao:
 
     # -- process ------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> VaultCredentials:
-        """Start (or adopt) the server, unseal and configure it; return the service's AppRole."""
+        """Start the server (or adopt one already running on this directory), unseal, configure.
+
+        Returns fresh AppRole credentials for the service.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         (self.directory / "raft").mkdir(exist_ok=True)
-        self._stop_stale()
-        config = self.directory / "config.hcl"
-        config.write_text(self._config())
-        log_file = open(self.directory / "openbao.log", "ab")
-        self._process = subprocess.Popen(
-            [self._binary or find_bao_binary(), "server", f"-config={config}"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        (self.directory / "openbao.pid").write_text(str(self._process.pid))
+        if not self._adopt_running():
+            config = self.directory / "config.hcl"
+            config.write_text(self._config())
+            log_file = open(self.directory / "openbao.log", "ab")
+            self._process = subprocess.Popen(
+                [self._binary or find_bao_binary(), "server", f"-config={config}"],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            (self.directory / "openbao.pid").write_text(str(self._process.pid))
         self._wait(lambda h: h.reachable, timeout, "to answer")
         return self.bootstrap(timeout)
 
@@ -153,24 +156,31 @@ class ManagedOpenBao:
             )
         )
 
-    def _stop_stale(self) -> None:
+    def _adopt_running(self) -> bool:
+        """True when a server from an earlier start still runs on this directory and answers.
+
+        ``ecert serve`` killed hard leaves its OpenBao running; the next start, and admin
+        commands run beside a live service, use that server instead of starting a second one.
+        """
         pid_file = self.directory / "openbao.pid"
         if not pid_file.exists():
-            return
+            return False
         try:
             pid = int(pid_file.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (ValueError, OSError):
             pid_file.unlink(missing_ok=True)
-            return
-        if b"bao" in cmdline and str(self.directory).encode() in cmdline:
-            log.warning("stopping a stale OpenBao (pid %s) left by an earlier run", pid)
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.1)
+            return False
+        if b"bao" not in cmdline or str(self.directory).encode() not in cmdline:
+            pid_file.unlink(missing_ok=True)
+            return False
+        if self.health().reachable:
+            log.info("using the OpenBao already running on %s (pid %s)", self.directory, pid)
+            return True
+        log.warning("stopping an unresponsive OpenBao (pid %s) left by an earlier run", pid)
+        os.kill(pid, signal.SIGKILL)
         pid_file.unlink(missing_ok=True)
+        return False
 
     def _wait(self, condition, timeout: float, what: str) -> VaultHealth:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

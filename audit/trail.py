@@ -1,0 +1,81 @@
+"""Appending to the hash-chained audit trail, inside the caller's transaction.
+
+An event is written in the same transaction as the change it records, so a change without
+its audit event (or the reverse) can never be committed. Writers serialise on the single
+``audit_head`` row: the first statement is an UPDATE that takes its lock on every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from audit.models import AuditEvent
+
+__all__ = ["record_event", "event_hash", "canonical_json"]
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def event_hash(
+    *,
+    seq: int,
+    at: dt.datetime,
+    action: str,
+    actor: str,
+    target: str | None,
+    department: str | None,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    payload = {
+        "seq": seq,
+        "at": at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "action": action,
+        "actor": actor,
+        "target": target,
+        "department": department,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def record_event(
+    session: Session,
+    *,
+    action: str,
+    actor: str,
+    target: str | None = None,
+    department: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> AuditEvent:
+    """Append one event in ``session``'s transaction; it is committed (or not) with the caller's work.
+
+    ``details`` must hold no secrets and no clear personal ID numbers.
+    """
+    at = at or dt.datetime.now(dt.timezone.utc)
+    details = json.loads(canonical_json(details or {}))
+    row = session.execute(
+        sa.text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    ).one()
+    seq, prev_hash = int(row[0]), str(row[1])
+    digest = event_hash(
+        seq=seq, at=at, action=action, actor=actor, target=target, department=department, details=details, prev_hash=prev_hash
+    )
+    event = AuditEvent(
+        seq=seq, at=at, action=action, actor=actor, target=target, department=department,
+        details=details, prev_hash=prev_hash, hash=digest,
+    )
+    session.add(event)
+    session.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": digest})
+    session.flush()
+    return event
