@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.problems import problem_response
 from ecert.logs import request_id_var
 
 __all__ = ["ObservabilityMiddleware", "render_metrics", "REQUESTS", "LATENCY"]
@@ -46,12 +47,22 @@ class ObservabilityMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug, not a domain error: log it with the request id and answer a bare 500 problem.
+            log.exception("unhandled error", extra={"route": getattr(scope.get("route"), "path", "unmatched")})
+            if "started" in status_holder:
+                raise
+            response = problem_response(
+                None, status=500, slug="internal-error", title="Internal error", instance=scope["path"]
+            )
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

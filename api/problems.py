@@ -134,15 +134,9 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return problem_response(request, status=500, slug="internal-error", title="Internal error")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EcertError, _ecert_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for db_error in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.add_exception_handler(db_error, _database_error)
-    app.add_exception_handler(Exception, _unexpected)

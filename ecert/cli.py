@@ -10,6 +10,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,6 +36,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ecert.db import make_engine, migrate
     from ecert.runtime import start_embedded_vault
 
+    # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so the
+    # ``finally`` below still stops the embedded OpenBao.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = None
     if settings.embedded_vault:
         server, settings = start_embedded_vault(settings)

@@ -127,3 +127,12 @@ def uid() -> str:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def private_openbao(tmp_path: Path) -> Iterator[tuple[ManagedOpenBao, VaultCredentials]]:
+    """An OpenBao of the test's own, for tests that seal, stop or restart it."""
+    server, credentials = start_openbao(tmp_path / "openbao")
+    yield server, credentials
+    server.stop()
+    server.kill()
