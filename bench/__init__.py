@@ -1,0 +1,1 @@
+"""Benchmarks: measured, never asserted. Each module runs with ``python -m bench.<name>``."""
