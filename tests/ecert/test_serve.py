@@ -103,3 +103,33 @@ def test_serve_refuses_a_bad_setting(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ecert.cli", "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "ECERT_WORKERZ" in result.stderr
+
+
+def test_serve_uses_an_external_vault_with_several_workers(
+    tmp_path: Path, openbao, vault_credentials  # type: ignore[no-untyped-def]
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECERT_", "VAULT_"))}
+    env.update(
+        ECERT_DATA_DIR=str(tmp_path / "var"),
+        ECERT_PORT=str(port),
+        ECERT_WORKERS="2",
+        ECERT_DEMO="false",
+        VAULT_ADDR=openbao.addr,
+        ECERT_VAULT_ROLE_ID=vault_credentials.role_id,
+        ECERT_VAULT_SECRET_ID=vault_credentials.secret_id,
+    )
+    log = open(tmp_path / "serve.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecert.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        _wait_ready(port, process)
+        assert not (tmp_path / "var" / "openbao").exists()  # no embedded server when VAULT_ADDR is set
+        for _ in range(20):
+            httpx.get(f"http://127.0.0.1:{port}/healthz")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'route="/healthz"' in metrics  # merged across worker processes
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
