@@ -1,0 +1,1 @@
+"""The e-certificate library: licence types, licences, identifiers, lifecycle, bulk jobs, blobs."""
