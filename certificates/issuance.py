@@ -1,0 +1,277 @@
+"""Issuing licences: validate, number, encrypt the holder ID, sign the QR payload, seal the PDF, store.
+
+Everything happens in the caller's transaction and the Vault calls (encryption, QR signature,
+PDF seal) happen *before* it commits, so a Vault outage leaves no licence row at all. Many
+licences of one department are issued with batched Vault calls (bulk jobs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from audit import record_event
+from certificates.blobs import BlobStore
+from certificates.holders import HolderKind, PiiVault, normalise_holder_id
+from certificates.identifiers import LicenceNumber, format_number, new_token, next_serial
+from certificates.lifecycle import Status
+from certificates.models import Licence, LicenceEvent, LicenceType
+from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
+from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
+from certificates.types import get_type, validate_fields, validity_window
+from ecert.clock import Clock
+from ecert.errors import Conflict, Forbidden, InvalidInput
+from keys import KeyStore
+
+__all__ = ["Actor", "IssueRequest", "Prepared", "Issuer", "IdempotencyKeyReused", "IdempotentRequestInProgress", "fingerprint", "with_key"]
+
+
+class IdempotentRequestInProgress(Conflict):
+    slug = "idempotency-request-in-progress"
+    title = "A request with this Idempotency-Key is being processed"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    slug = "idempotency-key-reused"
+    title = "The Idempotency-Key was already used for a different request"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: ``subject`` for the audit trail; ``department`` they act for (None: platform admin)."""
+
+    subject: str
+    department: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.department is None
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    type_code: str
+    holder_kind: str
+    holder_name: str
+    holder_id: str = field(repr=False)
+    fields: dict[str, Any]
+    type_version: int | None = None
+    valid_from: dt.datetime | None = None
+    idempotency_key: str | None = None
+    supersedes_id: str | None = None
+    associated_number: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type_code": self.type_code,
+            "type_version": self.type_version,
+            "holder": {"kind": self.holder_kind, "name": self.holder_name, "id_number": self.holder_id},
+            "fields": self.fields,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "supersedes": self.supersedes_id,
+        }
+
+
+def fingerprint(request: IssueRequest) -> str:
+    """SHA-256 of the canonical request body (what an Idempotency-Key is bound to)."""
+    body = json.dumps(request.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request that passed every check that needs no Vault call."""
+
+    request: IssueRequest
+    department_code: str
+    licence_type: LicenceType
+    kind: HolderKind
+    holder_id: str = field(repr=False)
+    fields: dict[str, Any]
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None
+    fingerprint: str
+
+
+def _holder_errors(request: IssueRequest) -> HolderKind:
+    try:
+        kind = HolderKind(request.holder_kind)
+    except ValueError:
+        detail = "must be 'person' or 'enterprise'"
+        raise InvalidInput(f"holder kind {detail}", errors=[{"pointer": "#/holder/kind", "detail": detail}]) from None
+    name = request.holder_name.strip() if isinstance(request.holder_name, str) else ""
+    if not 0 < len(name) <= 200:
+        detail = "must be 1-200 characters"
+        raise InvalidInput(f"holder name {detail}", errors=[{"pointer": "#/holder/name", "detail": detail}])
+    return kind
+
+
+class Issuer:
+    def __init__(
+        self,
+        *,
+        keystore: KeyStore,
+        clock: Clock,
+        blobs: BlobStore,
+        seal_keys: SealKeys,
+        sealer: Sealer | None,
+        public_url: str,
+    ) -> None:
+        self.keystore = keystore
+        self.clock = clock
+        self.blobs = blobs
+        self.seal_keys = seal_keys
+        self.sealer = sealer
+        self.public_url = public_url
+        self.pii = PiiVault(keystore)
+
+    # -- checks (no Vault) ----------------------------------------------------------------
+    def prepare(self, session: Session, actor: Actor, department_code: str, request: IssueRequest) -> Prepared:
+        if actor.department is not None and actor.department != department_code:
+            raise Forbidden(f"you act for department {actor.department}, not {department_code}")
+        licence_type = get_type(
+            session, department_code=department_code, code=request.type_code, version=request.type_version
+        )
+        kind = _holder_errors(request)
+        holder_id = normalise_holder_id(kind, request.holder_id)
+        fields = validate_fields(licence_type, request.fields)
+        now = self.clock.now()
+        start = request.valid_from or now
+        if start.tzinfo is None:
+            detail = "needs a time zone"
+            raise InvalidInput(f"valid_from {detail}", errors=[{"pointer": "#/valid_from", "detail": detail}])
+        valid_from, valid_until = validity_window(licence_type, fields, start)
+        return Prepared(
+            request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, fingerprint(request)
+        )
+
+    def find_replay(self, session: Session, department_code: str, key: str, print_: str) -> Licence | None:
+        """The licence an Idempotency-Key already produced (same body), or raise if the body differs."""
+        existing = session.exec(
+            select(Licence).where(Licence.department_code == department_code, Licence.idempotency_key == key)
+        ).first()
+        if existing is not None and existing.request_fingerprint != print_:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was used for a different request (licence {existing.number})"
+            )
+        return existing
+
+    # -- issuance (Vault, then rows) --------------------------------------------------------
+    def issue_batch(self, session: Session, actor: Actor, batch: Sequence[Prepared]) -> list[Licence]:
+        """Issue prepared requests of ONE department, with batched Vault calls, in ``session``."""
+        if not batch:
+            return []
+        department = batch[0].department_code
+        assert all(p.department_code == department for p in batch)
+        now = self.clock.now()
+        protected: dict[int, tuple[str, str]] = {}
+        for kind in HolderKind:
+            positions = [i for i, p in enumerate(batch) if p.kind is kind]
+            for i, pair in zip(positions, self.pii.protect(kind, [batch[i].holder_id for i in positions])):
+                protected[i] = pair
+        licences = [self._new_row(session, actor, p, *protected[i], now) for i, p in enumerate(batch)]
+        key = self.seal_keys.qr_key(department)
+        claims = [
+            QrClaims(
+                department, row.number, f"{row.type_code}/{row.type_version}", row.valid_from, row.valid_until,
+                row.issued_at, bytes.fromhex(row.fields_digest),
+            )
+            for row in licences
+        ]
+        for row, jws in zip(licences, sign_payloads(self.keystore, key, claims)):
+            row.qr_payload = qr_string(self.public_url, row.token, jws)
+        if self.sealer is not None:
+            documents = [self._document(p.licence_type, row) for p, row in zip(batch, licences)]
+            for row, pdf in zip(licences, self.sealer.seal(department, documents)):
+                row.pdf_blob_key = f"licences/{row.department_code}/{row.id}.pdf"
+                row.pdf_sha256 = self.blobs.put(session, row.pdf_blob_key, pdf)
+        for row in licences:
+            session.add(row)
+            session.add(LicenceEvent(
+                licence_id=row.id, action="issue", from_status=None, to_status=Status.VALID.value,
+                effective_at=row.valid_from, actor=actor.subject, at=now,
+            ))
+            record_event(
+                session, action="certificates.licence.issue", actor=actor.subject, target=f"licence:{row.id}",
+                department=department,
+                details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id},
+                at=now,
+            )
+        session.flush()
+        return licences
+
+    def _new_row(self, session: Session, actor: Actor, p: Prepared, cipher: str, index: str, now: dt.datetime) -> Licence:
+        serial = next_serial(session, type_code=p.licence_type.code, department_code=p.department_code, year=now.year)
+        number = format_number(LicenceNumber(p.licence_type.code, p.department_code, now.year, serial))
+        holder_name = p.request.holder_name.strip()
+        return Licence(
+            id=uuid.uuid4().hex,
+            number=number,
+            token=new_token(),
+            type_code=p.licence_type.code,
+            type_version=p.licence_type.version,
+            department_code=p.department_code,
+            holder_kind=p.kind.value,
+            holder_name=holder_name,
+            holder_id_cipher=cipher,
+            holder_index=index,
+            fields=p.fields,
+            fields_digest=fields_digest(holder_name, p.fields).hex(),
+            status=Status.VALID.value,
+            valid_from=p.valid_from,
+            valid_until=p.valid_until,
+            issued_at=now,
+            issued_by=actor.subject,
+            updated_at=now,
+            supersedes_id=p.request.supersedes_id,
+            associated_number=p.request.associated_number,
+            idempotency_key=p.request.idempotency_key,
+            request_fingerprint=p.fingerprint,
+        )
+
+    def _document(self, licence_type: LicenceType, row: Licence) -> LicenceDocument:
+        rows = tuple(
+            FieldRow(item["label_zh"], item["label_en"], _text(row.fields.get(item["name"])))
+            for item in licence_type.layout.get("fields", [])
+            if item["name"] in row.fields
+        )
+        return LicenceDocument(
+            licence_id=row.id, number=row.number, department_code=row.department_code, type_code=row.type_code,
+            type_version=row.type_version, type_name_zh=licence_type.name_zh, type_name_en=licence_type.name_en,
+            holder_kind=row.holder_kind, holder_name=row.holder_name, rows=rows, valid_from=row.valid_from,
+            valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_payload or "",
+        )
+
+    def issue_one(self, session: Session, actor: Actor, prepared: Prepared) -> tuple[Licence, bool]:
+        """Issue one licence honouring its Idempotency-Key; (licence, replayed)."""
+        key = prepared.request.idempotency_key
+        if key:
+            existing = self.find_replay(session, prepared.department_code, key, prepared.fingerprint)
+            if existing is not None:
+                return existing, True
+        try:
+            return self.issue_batch(session, actor, [prepared])[0], False
+        except sa.exc.IntegrityError as exc:
+            if key and "idempotency" in str(exc.orig).lower() + str(exc).lower():
+                raise IdempotentRequestInProgress(
+                    f"a request with Idempotency-Key {key!r} is being processed; retry to get its result"
+                ) from exc
+            raise
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def with_key(request: IssueRequest, key: str | None) -> IssueRequest:
+    return replace(request, idempotency_key=key)

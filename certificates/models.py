@@ -1,0 +1,157 @@
+"""Tables of the e-certificate library: licence types, licences, their history and bulk jobs.
+
+Personal ID numbers are never stored in clear: ``holder_id_cipher`` is Vault transit
+ciphertext (key ``pii``) and ``holder_index`` a keyed hash (key ``pii-index``) used to find a
+holder's licences without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "LicenceType",
+    "Licence",
+    "LicenceEvent",
+    "LicenceSerial",
+    "BulkJob",
+    "BulkJobItem",
+    "StoredBlob",
+]
+
+_TS = sa.DateTime(timezone=True)
+
+
+class LicenceType(SQLModel, table=True):
+    """One version of a kind of licence a department issues (its schema, validity rule, layout)."""
+
+    __tablename__ = "licence_type"
+    __table_args__ = (sa.UniqueConstraint("department_code", "code", "version", name="uq_licence_type_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, index=True)
+    department_code: str = Field(max_length=32, index=True)
+    version: int = 1
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    fields_schema: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    validity: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    layout: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    disclosure: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    active: bool = True
+    created_at: dt.datetime = Field(sa_type=_TS)
+    created_by: str = Field(max_length=128)
+
+
+class Licence(SQLModel, table=True):
+    """The one authoritative record of an issued e-licence."""
+
+    __tablename__ = "licence"
+    __table_args__ = (
+        sa.UniqueConstraint("department_code", "idempotency_key", name="uq_licence_idempotency"),
+        sa.Index("ix_licence_department_issued", "department_code", "issued_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    number: str = Field(max_length=64, unique=True)
+    token: str = Field(max_length=32, unique=True)
+    type_code: str = Field(max_length=16)
+    type_version: int
+    department_code: str = Field(max_length=32)
+    holder_kind: str = Field(max_length=16)
+    holder_name: str = Field(max_length=200)
+    holder_id_cipher: str = Field(max_length=512)
+    holder_index: str = Field(max_length=64, index=True)
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    fields_digest: str = Field(max_length=64)
+    status: str = Field(max_length=16, index=True)
+    status_reason: str | None = Field(default=None, max_length=500)
+    status_effective_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    valid_from: dt.datetime = Field(sa_type=_TS)
+    valid_until: dt.datetime | None = Field(default=None, sa_type=_TS, index=True)
+    issued_at: dt.datetime = Field(sa_type=_TS)
+    issued_by: str = Field(max_length=128)
+    updated_at: dt.datetime = Field(sa_type=_TS)
+    supersedes_id: str | None = Field(default=None, max_length=32)
+    superseded_by_id: str | None = Field(default=None, max_length=32)
+    associated_number: str | None = Field(default=None, max_length=64)
+    qr_payload: str | None = Field(default=None, sa_type=sa.Text)
+    pdf_blob_key: str | None = Field(default=None, max_length=128)
+    pdf_sha256: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class LicenceEvent(SQLModel, table=True):
+    """One status change of a licence (its full history, oldest first by ``id``)."""
+
+    __tablename__ = "licence_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    licence_id: str = Field(max_length=32, index=True)
+    action: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=500)
+    effective_at: dt.datetime = Field(sa_type=_TS)
+    actor: str = Field(max_length=128)
+    at: dt.datetime = Field(sa_type=_TS)
+
+
+class LicenceSerial(SQLModel, table=True):
+    """The serial counter per (type, department, year), bumped inside the issuing transaction."""
+
+    __tablename__ = "licence_serial"
+
+    type_code: str = Field(primary_key=True, max_length=16)
+    department_code: str = Field(primary_key=True, max_length=32)
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class BulkJob(SQLModel, table=True):
+    """Many licences issued from one submission, processed in the background."""
+
+    __tablename__ = "bulk_job"
+
+    id: str = Field(primary_key=True, max_length=32)
+    department_code: str = Field(max_length=32, index=True)
+    type_code: str = Field(max_length=16)
+    type_version: int | None = None
+    status: str = Field(max_length=16, index=True)
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancel_requested: bool = False
+    created_by: str = Field(max_length=128)
+    created_at: dt.datetime = Field(sa_type=_TS)
+    updated_at: dt.datetime = Field(sa_type=_TS)
+    finished_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class BulkJobItem(SQLModel, table=True):
+    """One row of a bulk job and its result."""
+
+    __tablename__ = "bulk_job_item"
+
+    job_id: str = Field(primary_key=True, max_length=32)
+    row: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    status: str = Field(max_length=16, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    licence_id: str | None = Field(default=None, max_length=32)
+    error: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class StoredBlob(SQLModel, table=True):
+    """A blob (signed PDF) kept in the database by :class:`certificates.blobs.DatabaseBlobStore`."""
+
+    __tablename__ = "licence_blob"
+
+    key: str = Field(primary_key=True, max_length=128)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    sha256: str = Field(max_length=64)
+    created_at: dt.datetime = Field(sa_type=_TS)

@@ -1,0 +1,187 @@
+"""Reading licences and changing their legal status (revoke, suspend, reinstate, amend, expire...).
+
+Access rule: a department sees and changes only its own licences; to anyone else they do not
+exist (``licence-not-found``), so record ids cannot be probed across departments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from audit import record_event
+from certificates.holders import HolderKind, PiiVault, normalise_holder_id
+from certificates.issuance import Actor, IssueRequest, Issuer
+from certificates.lifecycle import Action, Status, transition
+from certificates.models import Licence, LicenceEvent
+from ecert.clock import Clock
+from ecert.errors import NotFound
+
+__all__ = [
+    "LicenceNotFound",
+    "get_licence",
+    "get_by_token",
+    "history",
+    "change_status",
+    "amend",
+    "expire_due",
+    "list_for_holder",
+    "list_for_department",
+    "effective_status",
+]
+
+_EXPIRABLE = (Status.VALID.value, Status.SUSPENDED.value, Status.OTHER.value)
+
+
+class LicenceNotFound(NotFound):
+    slug = "licence-not-found"
+    title = "No such licence"
+
+
+def get_licence(session: Session, actor: Actor, licence_id: str, *, for_update: bool = False) -> Licence:
+    query = select(Licence).where(Licence.id == licence_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.exec(query).first()
+    if row is None or (actor.department is not None and row.department_code != actor.department):
+        raise LicenceNotFound(f"no licence {licence_id} among yours")
+    return row
+
+
+def get_by_token(session: Session, token: str) -> Licence | None:
+    """For public verification: the licence behind a verification token, if any."""
+    return session.exec(select(Licence).where(Licence.token == token)).first()
+
+
+def effective_status(licence: Licence, now: dt.datetime) -> Status:
+    """The status as of ``now``: a licence past ``valid_until`` reads as expired even before the sweep."""
+    status = Status(licence.status)
+    if status.value in _EXPIRABLE and licence.valid_until is not None and _aware(licence.valid_until) <= now:
+        return Status.EXPIRED
+    return status
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def history(session: Session, licence_id: str) -> list[LicenceEvent]:
+    return list(session.exec(select(LicenceEvent).where(LicenceEvent.licence_id == licence_id).order_by(col(LicenceEvent.id))).all())
+
+
+def _last_change(session: Session, licence_id: str) -> dt.datetime | None:
+    return session.exec(
+        select(LicenceEvent.effective_at).where(LicenceEvent.licence_id == licence_id).order_by(col(LicenceEvent.id).desc())
+    ).first()
+
+
+def _apply(
+    session: Session, actor: Actor, licence: Licence, action: Action, reason: str | None,
+    effective_at: dt.datetime, now: dt.datetime, details: dict[str, Any] | None = None,
+) -> Licence:
+    last = _last_change(session, licence.id)
+    change = transition(
+        Status(licence.status), action, reason=reason, effective_at=effective_at,
+        issued_at=_aware(licence.issued_at), last_change_at=_aware(last) if last else None, now=now,
+    )
+    licence.status = change.to_status.value
+    licence.status_reason = change.reason
+    licence.status_effective_at = change.effective_at
+    licence.updated_at = now
+    session.add(licence)
+    session.add(LicenceEvent(
+        licence_id=licence.id, action=action.value, from_status=change.from_status.value, to_status=change.to_status.value,
+        reason=change.reason, effective_at=change.effective_at, actor=actor.subject, at=now,
+    ))
+    record_event(
+        session, action=f"certificates.licence.{action.value}", actor=actor.subject, target=f"licence:{licence.id}",
+        department=licence.department_code,
+        details={"number": licence.number, "from": change.from_status.value, "to": change.to_status.value,
+                 "reason": change.reason, "effective_at": change.effective_at.isoformat(), **(details or {})},
+        at=now,
+    )
+    session.flush()
+    return licence
+
+
+def change_status(
+    session: Session, actor: Actor, licence_id: str, action: Action, *, reason: str | None,
+    effective_at: dt.datetime | None, clock: Clock,
+) -> Licence:
+    """Suspend, reinstate, revoke, cancel, transfer, withdraw or mark-other one of the actor's licences."""
+    if action in (Action.SUPERSEDE, Action.EXPIRE):
+        raise ValueError(f"use amend() / expire_due() for {action.value}")
+    now = clock.now()
+    licence = get_licence(session, actor, licence_id, for_update=True)
+    return _apply(session, actor, licence, action, reason, effective_at or now, now)
+
+
+def amend(
+    session: Session, issuer: Issuer, actor: Actor, licence_id: str, *, fields: dict[str, Any],
+    holder_name: str | None, reason: str | None, idempotency_key: str | None,
+) -> tuple[Licence, Licence, bool]:
+    """Issue a new version of a licence (latest type version) and mark the old one superseded.
+
+    Returns (new licence, old licence, replayed).
+    """
+    now = issuer.clock.now()
+    old = get_licence(session, actor, licence_id, for_update=True)
+    holder_id = issuer.pii.reveal(old.holder_id_cipher)
+    request = IssueRequest(
+        type_code=old.type_code, holder_kind=old.holder_kind, holder_name=holder_name or old.holder_name,
+        holder_id=holder_id, fields=fields, idempotency_key=idempotency_key, supersedes_id=old.id,
+        associated_number=old.number,
+    )
+    prepared = issuer.prepare(session, actor, old.department_code, request)
+    if idempotency_key:
+        existing = issuer.find_replay(session, old.department_code, idempotency_key, prepared.fingerprint)
+        if existing is not None:
+            return existing, old, True
+    new, _ = issuer.issue_one(session, actor, replace(prepared))
+    old.superseded_by_id = new.id
+    _apply(session, actor, old, Action.SUPERSEDE, reason, now, now, {"superseded_by": new.number})
+    return new, old, False
+
+
+def expire_due(session: Session, *, now: dt.datetime, limit: int = 1000) -> int:
+    """Move licences whose validity ended to ``expired`` (effective at ``valid_until``)."""
+    due = session.exec(
+        select(Licence)
+        .where(col(Licence.status).in_(_EXPIRABLE), col(Licence.valid_until).is_not(None), col(Licence.valid_until) <= now)
+        .limit(limit)
+    ).all()
+    system = Actor("system:expiry")
+    for licence in due:
+        assert licence.valid_until is not None
+        _apply(session, system, licence, Action.EXPIRE, None, _aware(licence.valid_until), now)
+    return len(due)
+
+
+def list_for_holder(
+    session: Session, pii: PiiVault, *, kind: str, id_number: str, limit: int = 100, offset: int = 0
+) -> list[Licence]:
+    """A holder's own licences, found by blind index (no decryption)."""
+    holder_kind = HolderKind(kind)
+    index = pii.index(holder_kind, [normalise_holder_id(holder_kind, id_number)])[0]
+    query = (
+        select(Licence)
+        .where(Licence.holder_index == index, Licence.holder_kind == holder_kind.value)
+        .order_by(col(Licence.issued_at).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def list_for_department(
+    session: Session, actor: Actor, department_code: str, *, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[Licence]:
+    if actor.department is not None and actor.department != department_code:
+        return []
+    query = select(Licence).where(Licence.department_code == department_code)
+    if status:
+        query = query.where(Licence.status == status)
+    return list(session.exec(query.order_by(col(Licence.issued_at).desc()).offset(offset).limit(limit)).all())

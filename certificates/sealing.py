@@ -1,0 +1,57 @@
+"""What the library needs from the signing side, as a protocol (wired in by the composition root).
+
+``certificates`` only describes the document; an implementation (over ``signing`` and ``ca``)
+renders the PDF from the layout and seals it with the department's seal certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from keys import KeyRef
+
+__all__ = ["LicenceDocument", "Sealer", "SealKeys", "FieldRow"]
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    label_zh: str
+    label_en: str
+    value: str
+
+
+@dataclass(frozen=True)
+class LicenceDocument:
+    """Everything printed on an e-licence."""
+
+    licence_id: str
+    number: str
+    department_code: str
+    type_code: str
+    type_version: int
+    type_name_zh: str
+    type_name_en: str
+    holder_kind: str
+    holder_name: str
+    rows: tuple[FieldRow, ...]
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None
+    issued_at: dt.datetime
+    qr: str
+
+
+@runtime_checkable
+class SealKeys(Protocol):
+    def qr_key(self, department_code: str) -> KeyRef:
+        """The Vault key version that signs the department's QR payloads (its seal key)."""
+        ...
+
+
+@runtime_checkable
+class Sealer(Protocol):
+    def seal(self, department_code: str, documents: Sequence[LicenceDocument]) -> list[bytes]:
+        """Render and seal each document; return the signed PDFs in order."""
+        ...
