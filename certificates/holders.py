@@ -100,3 +100,10 @@ class PiiVault:
 
     def reveal(self, ciphertext: str) -> str:
         return self._protector().decrypt(PII_KEY, [ciphertext])[0].decode()
+
+    def seal_many(self, values: list[str]) -> list[str]:
+        """Encrypt values (e.g. bulk rows waiting to be issued) with the ``pii`` key."""
+        return self._protector().encrypt(PII_KEY, [v.encode() for v in values]) if values else []
+
+    def open_many(self, ciphertexts: list[str]) -> list[str]:
+        return [p.decode() for p in self._protector().decrypt(PII_KEY, ciphertexts)] if ciphertexts else []

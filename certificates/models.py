@@ -127,6 +127,9 @@ class BulkJob(SQLModel, table=True):
     succeeded: int = 0
     failed: int = 0
     cancel_requested: bool = False
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: dt.datetime | None = Field(default=None, sa_type=_TS)
+    last_error: str | None = Field(default=None, max_length=500)
     created_by: str = Field(max_length=128)
     created_at: dt.datetime = Field(sa_type=_TS)
     updated_at: dt.datetime = Field(sa_type=_TS)

@@ -146,13 +146,14 @@ def amend(
     return new, old, False
 
 
-def expire_due(session: Session, *, now: dt.datetime, limit: int = 1000) -> int:
+def expire_due(session: Session, *, now: dt.datetime, limit: int = 1000, department_code: str | None = None) -> int:
     """Move licences whose validity ended to ``expired`` (effective at ``valid_until``)."""
-    due = session.exec(
-        select(Licence)
-        .where(col(Licence.status).in_(_EXPIRABLE), col(Licence.valid_until).is_not(None), col(Licence.valid_until) <= now)
-        .limit(limit)
-    ).all()
+    query = select(Licence).where(
+        col(Licence.status).in_(_EXPIRABLE), col(Licence.valid_until).is_not(None), col(Licence.valid_until) <= now
+    )
+    if department_code is not None:
+        query = query.where(Licence.department_code == department_code)
+    due = session.exec(query.limit(limit)).all()
     system = Actor("system:expiry")
     for licence in due:
         assert licence.valid_until is not None
