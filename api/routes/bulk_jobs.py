@@ -1,0 +1,55 @@
+"""Bulk issuance jobs: submit thousands of rows, follow progress, read per-row results, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import RuntimeDep, SessionDep
+from api.routes.licensing import actor_of, department_for, licence_service
+from api.security import Principal, require_scopes
+from certificates.bulk import MAX_ROWS, get_job, job_items
+from certificates.views import item_view, job_view
+
+router = APIRouter(prefix="/api/v1/bulk-jobs", tags=["bulk issuance"])
+
+Issuing = Annotated[Principal, Depends(require_scopes("licences:issue"))]
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type_code: str = Field(max_length=16)
+    department: str | None = None
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS,
+                                       description="each {holder: {kind, name, id_number}, fields: {...}}")
+
+
+@router.post("", status_code=202, summary="Submit a bulk issuance job")
+def submit(body: BulkIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    service = licence_service(runtime)
+    actor = actor_of(principal)
+    job = service.submit_bulk(session, actor, department=department_for(actor, body.department), type_code=body.type_code,
+                              rows=body.rows)
+    session.commit()
+    service.start()
+    service.worker.wake()
+    return job_view(job)
+
+
+@router.get("/{job_id}", summary="Progress of a bulk job")
+def progress(job_id: str, principal: Issuing, session: SessionDep) -> dict[str, Any]:
+    return job_view(get_job(session, actor_of(principal), job_id))
+
+
+@router.get("/{job_id}/items", summary="Per-row results")
+def items(job_id: str, principal: Issuing, session: SessionDep, status: str | None = None,
+          offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    rows = job_items(session, actor_of(principal), job_id, status=status, offset=offset, limit=limit)
+    return {"items": [item_view(i) for i in rows], "offset": offset, "limit": limit}
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a bulk job (rows not yet issued are cancelled)")
+def cancel(job_id: str, principal: Issuing, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return job_view(licence_service(runtime).cancel_bulk(session, actor_of(principal), job_id))

@@ -1,0 +1,124 @@
+"""Issuing, reading and changing e-licences (department API clients; admins see all)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import RuntimeDep, SessionDep
+from api.routes.licensing import actor_of, department_for, licence_service
+from api.security import Principal, require_scopes
+from certificates import records
+from certificates.issuance import IssueRequest
+from certificates.lifecycle import Action
+
+router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
+
+Issuing = Annotated[Principal, Depends(require_scopes("licences:issue"))]
+Managing = Annotated[Principal, Depends(require_scopes("licences:manage"))]
+Reading = Annotated[Principal, Depends(require_scopes("licences:read"))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128, min_length=1)]
+
+
+class HolderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="person or enterprise")
+    name: str = Field(max_length=200)
+    id_number: str = Field(max_length=32, description="resident ID number or unified social credit code")
+
+
+class IssueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type_code: str = Field(max_length=16)
+    type_version: int | None = None
+    department: str | None = Field(None, description="only for platform administrators")
+    holder: HolderIn
+    fields: dict[str, Any]
+    valid_from: dt.datetime | None = None
+
+
+class StatusChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=500)
+    effective_at: dt.datetime | None = None
+
+
+class AmendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, Any]
+    holder_name: str | None = Field(None, max_length=200)
+    reason: str | None = Field(None, max_length=500)
+
+
+@router.post("", status_code=201, summary="Issue one e-licence (idempotent with Idempotency-Key)")
+def issue(body: IssueIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
+          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    service = licence_service(runtime)
+    actor = actor_of(principal)
+    request = IssueRequest(
+        type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
+        holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
+        valid_from=body.valid_from, idempotency_key=idempotency_key,
+    )
+    licence, replayed = service.issue(session, actor, department_for(actor, body.department), request)
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/licences/{licence.id}"
+    return service.view(licence)
+
+
+@router.get("", summary="List your department's e-licences")
+def list_licences(principal: Reading, session: SessionDep, runtime: RuntimeDep,
+                  department: str | None = None, status: str | None = None,
+                  offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    service = licence_service(runtime)
+    actor = actor_of(principal)
+    rows = records.list_for_department(session, actor, department_for(actor, department), status=status, offset=offset, limit=limit)
+    return {"items": [service.view(r) for r in rows], "offset": offset, "limit": limit}
+
+
+@router.get("/{licence_id}", summary="One e-licence with its full history")
+def get_licence(licence_id: str, principal: Reading, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    service = licence_service(runtime)
+    licence = records.get_licence(session, actor_of(principal), licence_id)
+    return service.view(licence, history=True, session=session)
+
+
+@router.get("/{licence_id}/pdf", summary="The sealed PDF", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def get_pdf(licence_id: str, principal: Reading, session: SessionDep, runtime: RuntimeDep) -> Response:
+    pdf = licence_service(runtime).pdf(session, actor_of(principal), licence_id)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{licence_id}.pdf"'})
+
+
+@router.post("/{licence_id}/amend", status_code=201, summary="Amend: issue a new version that supersedes this one")
+def amend(licence_id: str, body: AmendIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep,
+          response: Response, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    service = licence_service(runtime)
+    new, old, replayed = service.amend(session, actor_of(principal), licence_id, fields=body.fields,
+                                       holder_name=body.holder_name, reason=body.reason, idempotency_key=idempotency_key)
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return {**service.view(new), "superseded": service.view(old)}
+
+
+def _status_route(action: Action) -> None:
+    def change(licence_id: str, body: StatusChangeIn, principal: Managing, session: SessionDep,
+               runtime: RuntimeDep) -> dict[str, Any]:
+        service = licence_service(runtime)
+        licence = service.change(session, actor_of(principal), licence_id, action, reason=body.reason,
+                                 effective_at=body.effective_at)
+        return service.view(licence, history=True, session=session)
+
+    change.__name__ = f"{action.value.replace('-', '_')}_licence"
+    router.post(f"/{{licence_id}}/{action.value}", summary=f"{action.value.replace('-', ' ').capitalize()} an e-licence")(change)
+
+
+for _action in (Action.SUSPEND, Action.REINSTATE, Action.REVOKE, Action.CANCEL, Action.TRANSFER, Action.WITHDRAW, Action.MARK_OTHER):
+    _status_route(_action)
