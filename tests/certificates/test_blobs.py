@@ -1,0 +1,40 @@
+"""Both blob stores keep bytes exactly; the database one only when the transaction commits."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from certificates.blobs import BlobNotFound, DatabaseBlobStore, FileBlobStore
+from ecert.db import session_scope
+
+
+def test_database_store_is_transactional(engine: Engine, uid: str) -> None:
+    store = DatabaseBlobStore()
+    data = b"%PDF-1.7 " + uid.encode() * 1000
+    with session_scope(engine) as session:
+        assert store.put(session, f"t/{uid}.pdf", data) == hashlib.sha256(data).hexdigest()
+    with Session(engine) as session:
+        assert store.get(session, f"t/{uid}.pdf") == data
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        store.put(session, f"t/{uid}-lost.pdf", data)
+        raise RuntimeError("issuance failed")
+    with Session(engine) as session, pytest.raises(BlobNotFound):
+        store.get(session, f"t/{uid}-lost.pdf")
+
+
+def test_file_store_round_trip_and_refuses_path_tricks(tmp_path: Path, engine: Engine) -> None:
+    store = FileBlobStore(tmp_path)
+    with Session(engine) as session:
+        store.put(session, "licences/D1/abc.pdf", b"data")
+        assert store.get(session, "licences/D1/abc.pdf") == b"data"
+        with pytest.raises(BlobNotFound):
+            store.get(session, "licences/D1/none.pdf")
+        for key in ("../x", "/etc/passwd", "a/../../b", ""):
+            with pytest.raises(ValueError):
+                store.put(session, key, b"x")
+    assert not list(tmp_path.rglob("*.tmp"))
