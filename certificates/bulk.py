@@ -247,7 +247,10 @@ def _note_error(engine: Engine, job_id: str, exc: EcertError) -> None:
 
 
 class BulkWorker:
-    """A daemon thread that runs pending bulk jobs (and the expiry sweep) every ``interval`` seconds."""
+    """A daemon thread that runs open bulk jobs, then exits when none is left (``start`` again on submit).
+
+    Several processes may each run one: job leases decide who works on what.
+    """
 
     def __init__(self, engine: Engine, issuer: Issuer, *, interval: float = 1.0,
                  tick: Callable[[], None] | None = None) -> None:
@@ -256,11 +259,19 @@ class BulkWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ecert-bulk", daemon=True)
-            self._thread.start()
+        with self._lock:
+            self._wake.set()
+            if not self.running:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="ecert-bulk", daemon=True)
+                self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -268,18 +279,23 @@ class BulkWorker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _open_jobs(self) -> bool:
+        with Session(self.engine) as session:
+            return session.exec(select(BulkJob.id).where(col(BulkJob.status).in_(("queued", "running"))).limit(1)).first() is not None
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
                 run_pending(self.engine, self.issuer, owner=self.owner, should_stop=self._stop.is_set)
                 if self.tick is not None:
                     self.tick()
-            except Exception:  # a worker never dies; it logs and tries again
+                if not self._open_jobs() and not self._wake.is_set():
+                    return
+            except Exception:  # a worker never dies on one bad iteration; it logs and tries again
                 log.exception("bulk worker iteration failed")
             self._wake.wait(self.interval)
-            self._wake.clear()
-

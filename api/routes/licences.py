@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import RuntimeDep, SessionDep
-from api.routes.licensing import actor_of, department_for, licence_service
+from api.routes import bulk_jobs, licence_types
+from api.routes.licensing import actor_of, department_for, licence_service, lifespan
 from api.security import Principal, require_scopes
 from certificates import records
 from certificates.issuance import IssueRequest
@@ -122,3 +123,10 @@ def _status_route(action: Action) -> None:
 
 for _action in (Action.SUSPEND, Action.REINSTATE, Action.REVOKE, Action.CANCEL, Action.TRANSFER, Action.WITHDRAW, Action.MARK_OTHER):
     _status_route(_action)
+
+
+# Everything of the licence library, registered with one line in api/app.py.
+routes = APIRouter(lifespan=lifespan)
+routes.include_router(router)
+routes.include_router(licence_types.router)
+routes.include_router(bulk_jobs.router)

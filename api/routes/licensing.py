@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from certificates.blobs import DatabaseBlobStore
+from starlette.concurrency import run_in_threadpool
+
+from api.problems import register_problem_type
+from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
+from certificates.blobs import BlobNotFound, DatabaseBlobStore
 from certificates.issuance import Actor
 from certificates.service import LicenceService
 from ecert.errors import Forbidden
 from ecert.runtime import Runtime
 
-__all__ = ["licence_service", "actor_of", "department_for"]
+__all__ = ["licence_service", "actor_of", "department_for", "lifespan"]
+
+
+_ERRORS = (
+    identifiers.InvalidLicenceNumber, lifecycle.InvalidTransition, lifecycle.InvalidEffectiveDate,
+    types.UnknownLicenceType, types.ForeignLicenceType, issuance.IdempotencyKeyReused,
+    issuance.IdempotentRequestInProgress, records.LicenceNotFound, bulk.JobNotFound, bulk.JobFinished,
+    service.NoDocument, BlobNotFound,
+)
+for _error in _ERRORS:
+    register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 
 def _sealing(runtime: Runtime) -> tuple[Any, Any]:
@@ -23,12 +39,25 @@ def _sealing(runtime: Runtime) -> tuple[Any, Any]:
 def licence_service(runtime: Runtime) -> LicenceService:
     def factory(rt: Runtime) -> LicenceService:
         seal_keys, sealer = _sealing(rt)
-        return LicenceService(
+        service = LicenceService(
             engine=rt.engine, keystore=rt.keystore, clock=rt.clock, blobs=DatabaseBlobStore(), seal_keys=seal_keys,
             sealer=sealer, public_url=rt.settings.public_url,
         )
+        service.start()  # resumes bulk jobs left open by a previous run; exits when there are none
+        return service
 
     return runtime.service("licences", factory)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Start the bulk worker with the app (so open jobs resume after a restart); stop it on shutdown."""
+    runtime: Runtime = app.state.runtime
+    await run_in_threadpool(licence_service, runtime)
+    yield
+    service = runtime.services.get("licences")
+    if service is not None:
+        await run_in_threadpool(service.stop)
 
 
 def actor_of(principal: Any) -> Actor:
