@@ -166,3 +166,34 @@ def test_a_vault_outage_leaves_no_licence_row(
         serial = session.execute(sa.text("SELECT last FROM licence_serial WHERE department_code = :d"), {"d": department}).scalar()
         assert serial == 1
         assert session.execute(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.seq > before_audit, AuditEvent.department == department)).scalar() == 0
+
+
+def test_concurrent_retries_with_one_key_create_one_licence(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType
+) -> None:
+    import threading
+
+    from certificates.issuance import IdempotentRequestInProgress
+
+    holder = person_id()
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            licence = issue(engine, issuer, actor, department, holder_kind="person", holder_id=holder, idempotency_key="race")
+            result = licence.id
+        except IdempotentRequestInProgress:
+            result = "in-progress"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with Session(engine) as session:
+        stored = session.exec(select(Licence).where(Licence.department_code == department)).all()
+    assert len(stored) == 1
+    assert set(outcomes) - {"in-progress"} == {stored[0].id}
