@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ecert.errors import InvalidInput
 from keys import DataProtector, KeyStore, KeyType
 
 __all__ = ["HolderKind", "Holder", "normalise_holder_id", "mask", "PiiVault", "PII_KEY", "PII_INDEX_KEY"]
 
+T = TypeVar("T")
+U = TypeVar("U")
 PII_KEY = "pii"
 PII_INDEX_KEY = "pii-index"
 _PERSON = re.compile(r"^\d{17}[\dX]$")
@@ -70,8 +74,18 @@ def mask(value: str) -> str:
     return value[:2] + "*" * max(len(value) - 4, 0) + value[-2:] if len(value) > 4 else "*" * len(value)
 
 
+_CHUNK = 200  # items per transit request (OpenBao refuses very large JSON bodies)
+
+
+def _chunked(function: Callable[[list[T]], list[U]], items: list[T]) -> list[U]:
+    out: list[U] = []
+    for start in range(0, len(items), _CHUNK):
+        out.extend(function(items[start : start + _CHUNK]))
+    return out
+
+
 class PiiVault:
-    """Encrypts holder IDs and computes their blind index through Vault transit."""
+    """Encrypts holder IDs and computes their blind index through Vault transit (chunked batches)."""
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
@@ -90,20 +104,23 @@ class PiiVault:
         if not id_numbers:
             return []
         protector = self._protector()
-        ciphertexts = protector.encrypt(PII_KEY, [i.encode() for i in id_numbers])
+        ciphertexts = _chunked(lambda part: protector.encrypt(PII_KEY, part), [i.encode() for i in id_numbers])
         indexes = self.index(kind, id_numbers)
         return list(zip(ciphertexts, indexes))
 
     def index(self, kind: HolderKind, id_numbers: list[str]) -> list[str]:
         protector = self._protector()
-        return [h.hex() for h in protector.hmac(PII_INDEX_KEY, [f"{kind.value}:{i}".encode() for i in id_numbers])]
+        messages = [f"{kind.value}:{i}".encode() for i in id_numbers]
+        return [h.hex() for h in _chunked(lambda part: protector.hmac(PII_INDEX_KEY, part), messages)]
 
     def reveal(self, ciphertext: str) -> str:
         return self._protector().decrypt(PII_KEY, [ciphertext])[0].decode()
 
     def seal_many(self, values: list[str]) -> list[str]:
         """Encrypt values (e.g. bulk rows waiting to be issued) with the ``pii`` key."""
-        return self._protector().encrypt(PII_KEY, [v.encode() for v in values]) if values else []
+        protector = self._protector()
+        return _chunked(lambda part: protector.encrypt(PII_KEY, part), [v.encode() for v in values])
 
     def open_many(self, ciphertexts: list[str]) -> list[str]:
-        return [p.decode() for p in self._protector().decrypt(PII_KEY, ciphertexts)] if ciphertexts else []
+        protector = self._protector()
+        return [p.decode() for p in _chunked(lambda part: protector.decrypt(PII_KEY, part), list(ciphertexts))]
