@@ -17,7 +17,12 @@ from sqlmodel import Session
 
 from audit.models import AuditEvent
 
-__all__ = ["record_event", "event_hash", "canonical_json"]
+__all__ = ["record_event", "event_hash", "canonical_json", "utc"]
+
+
+def utc(at: dt.datetime) -> dt.datetime:
+    """``at`` in UTC; naive values (SQLite hands them back) are UTC already."""
+    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -37,7 +42,7 @@ def event_hash(
 ) -> str:
     payload = {
         "seq": seq,
-        "at": at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+        "at": utc(at).isoformat(timespec="microseconds"),
         "action": action,
         "actor": actor,
         "target": target,
@@ -62,7 +67,7 @@ def record_event(
 
     ``details`` must hold no secrets and no clear personal ID numbers.
     """
-    at = at or dt.datetime.now(dt.timezone.utc)
+    at = utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
     details = json.loads(canonical_json(details or {}))
     row = session.execute(
         sa.text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
