@@ -11,6 +11,7 @@ import ecert
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
 from api.routes import health
+from api.routes import transparency
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
 from ecert.settings import load_settings
@@ -32,6 +33,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
+    app.include_router(transparency.router)
     return app
 
 

@@ -153,7 +153,7 @@ def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]]) -> list[
     leaf_ids = sorted({j for lv, i in small for j in range(i << lv, (i + 1) << lv)})
     leaves = dict(session.execute(
         sa.select(TlogLeaf.idx, TlogLeaf.leaf_hash).where(TlogLeaf.idx.in_(leaf_ids))  # type: ignore[attr-defined]
-    ).tuples().all()) if leaf_ids else {}
+    ).all()) if leaf_ids else {}
     out = []
     for parts in plan:
         hashes = []

@@ -1,0 +1,138 @@
+"""``ecert audit ...`` (the hash-chained trail) and ``ecert transparency ...`` (the public log).
+
+``ecert transparency audit`` is the independent checker: it needs neither the database nor
+Vault, only the log's public API or a directory of saved tree heads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ecert.errors import InvalidInput
+from ecert.settings import Settings
+
+__all__ = ["register"]
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+def _runtime(settings: Settings) -> Any:
+    from ecert.runtime import Runtime
+
+    return Runtime.build(settings)
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from audit.checkpoints import Checkpoint
+    from audit.integrity import verify_trail
+
+    anchor = None
+    if args.anchor:
+        try:
+            anchor = Checkpoint.from_json(json.loads(Path(args.anchor).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidInput(f"cannot read anchor checkpoint {args.anchor}: {exc}") from exc
+    runtime = _runtime(settings)
+    try:
+        with Session(runtime.engine) as session:
+            report = verify_trail(session, runtime.keystore, anchor=anchor)
+    finally:
+        runtime.close()
+    if report.ok:
+        text = f"audit trail OK: {report.events} events, {report.checkpoints} signed checkpoints, head {report.last_seq}"
+    else:
+        lines = [f"audit trail BROKEN: first bad entry {report.first_bad_seq}"]
+        lines += [f"  {p.kind} at {p.seq}: {p.detail}" for p in report.problems]
+        text = "\n".join(lines)
+    _emit(args, report.to_json(), text)
+    return 0 if report.ok else 1
+
+
+def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from audit.checkpoints import latest_checkpoint, take_checkpoint
+
+    runtime = _runtime(settings)
+    try:
+        checkpoint = take_checkpoint(runtime.engine, runtime.keystore, runtime.clock)
+        if checkpoint is None:  # the head is already signed (or the trail is empty): show the latest
+            with Session(runtime.engine) as session:
+                checkpoint = latest_checkpoint(session)
+    finally:
+        runtime.close()
+    if checkpoint is None:
+        _emit(args, None, "nothing to checkpoint: the audit trail is empty")
+        return 0
+    _emit(args, checkpoint.to_json(), json.dumps(checkpoint.to_json(), indent=1))
+    return 0
+
+
+def cmd_sign_sth(args: argparse.Namespace, settings: Settings) -> int:
+    from audit.tlog import sign_tree_head
+
+    runtime = _runtime(settings)
+    try:
+        head = sign_tree_head(runtime.engine, runtime.keystore, runtime.clock)
+    finally:
+        runtime.close()
+    _emit(args, head.to_json() if head else None,
+          f"signed tree head of size {head.tree_size}" if head else "the current tree size is already signed")
+    return 0
+
+
+def cmd_transparency_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from audit import checker
+
+    source: str = args.source
+    more = None
+    try:
+        if source.startswith(("http://", "https://")):
+            series = checker.fetch_series(source)
+            more = checker.consistency_fetcher(source)
+        else:
+            series = checker.load_series(Path(source))
+        pinned = Path(args.public_key).read_text() if args.public_key else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"cannot read the tree heads from {source}: {exc}") from exc
+    if args.save:
+        checker.save_series(series, Path(args.save))
+    report = checker.audit_series(series, pinned_key_pem=pinned, more_proofs=more)
+    if report.ok and report.largest is not None:
+        text = f"OK: {report.heads} signed tree heads, consistent up to size {report.largest.tree_size}"
+    elif report.ok:
+        text = "OK: no signed tree heads to check"
+    else:
+        text = "\n".join(["FAILED:"] + [f"  size {f.tree_size}: {f.kind}: {f.detail}" for f in report.findings])
+    _emit(args, report.to_json(), text)
+    return 0 if report.ok else 1
+
+
+def register(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="the hash-chained audit trail").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="recompute the chain and checkpoint signatures; name the first bad entry")
+    verify.add_argument("--anchor", help="a checkpoint JSON kept outside the database (from `ecert audit checkpoint`)")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(func=cmd_verify)
+    checkpoint = audit.add_parser("checkpoint", help="sign the current head now and print it (keep it as an anchor)")
+    checkpoint.add_argument("--json", action="store_true", help="machine-readable output")
+    checkpoint.set_defaults(func=cmd_checkpoint)
+
+    log = sub.add_parser("transparency", help="the public transparency log").add_subparsers(
+        dest="transparency_command", required=True)
+    check = log.add_parser("audit", help="independently check a series of signed tree heads (URL or directory)")
+    check.add_argument("source", help="the ecert base URL (https://...) or a directory of saved tree heads")
+    check.add_argument("--public-key", help="PEM of the log key, pinned out of band (default: the published keys)")
+    check.add_argument("--save", help="also save the downloaded series into this directory")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=cmd_transparency_audit)
+    sign = log.add_parser("sign", help="sign a tree head of the current size now")
+    sign.add_argument("--json", action="store_true", help="machine-readable output")
+    sign.set_defaults(func=cmd_sign_sth)
