@@ -151,9 +151,10 @@ def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]]) -> list[
     small = [(lv, i) for parts in plan for lv, i in parts if lv < NODE_MIN_LEVEL]
     nodes = _nodes(session, big)
     leaf_ids = sorted({j for lv, i in small for j in range(i << lv, (i + 1) << lv)})
-    leaves = dict(session.execute(
-        sa.select(TlogLeaf.idx, TlogLeaf.leaf_hash).where(TlogLeaf.idx.in_(leaf_ids))  # type: ignore[attr-defined]
-    ).all()) if leaf_ids else {}
+    leaves = {}
+    if leaf_ids:  # literal integers we computed ourselves: no SQL compilation on this hot path
+        rows = _raw(session, f"SELECT idx, leaf_hash FROM tlog_leaf WHERE idx IN ({','.join(map(str, leaf_ids))})")
+        leaves = {int(i): bytes(h) for i, h in rows}
     out = []
     for parts in plan:
         hashes = []
@@ -166,13 +167,21 @@ def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]]) -> list[
     return out
 
 
+def _raw(session: Session, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in session.connection().exec_driver_sql(sql).fetchall()]
+
+
 def _nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     keys = list(keys)
     if not keys:
         return {}
-    rows = session.execute(
-        sa.select(TlogNode.level, TlogNode.idx, TlogNode.hash).where(sa.tuple_(TlogNode.level, TlogNode.idx).in_(keys))
-    ).all()
+    by_level: dict[int, list[int]] = {}
+    for level, index in keys:
+        by_level.setdefault(level, []).append(index)
+    # One indexed probe per level (row-value IN lists are not index lookups on every backend);
+    # the SQL holds only integers we computed, so it is built as text and skips SQL compilation.
+    condition = " OR ".join(f"(level = {lv} AND idx IN ({','.join(map(str, ids))}))" for lv, ids in by_level.items())
+    rows = _raw(session, f"SELECT level, idx, hash FROM tlog_node WHERE {condition}")
     found = {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
     missing = [k for k in keys if k not in found]
     if missing:
@@ -202,9 +211,10 @@ def inclusion_proof(
     """The audit path of a leaf (by hash or index) in a signed tree (default: the latest signed head)."""
     size, head = _signed_size(session, tree_size)
     if leaf_hash is not None:
-        found = session.execute(
-            sa.select(TlogLeaf.idx).where(TlogLeaf.leaf_hash == leaf_hash, TlogLeaf.idx < size).order_by(TlogLeaf.idx).limit(1)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
+        # No ORDER BY/LIMIT: that tempts planners into walking the primary key instead of the hash index.
+        found = min(session.execute(
+            sa.select(TlogLeaf.idx).where(TlogLeaf.leaf_hash == leaf_hash, TlogLeaf.idx < size)  # type: ignore[arg-type]
+        ).scalars().all(), default=None)
         if found is None:
             raise LeafNotFound(f"no leaf with that hash in the tree of size {size}")
         leaf_index = int(found)
