@@ -280,7 +280,8 @@ def main() -> None:
                 results[f"{backend}: tree"] = bench_tree(engine, store, args.leaves, args.seconds)
             print(backend, results[f"{backend}: appends"], results[f"{backend}: tree"], flush=True)
     results["peak_rss_mib"] = peak_rss_mib()
-    path = write_results("audit", {"args": vars(args), "results": results})
+    name = "audit" if args.leaves == 1_000_000 else f"audit-{args.leaves}-{args.backends.replace(',', '-')}"
+    path = write_results(name, {"args": vars(args), "results": results})
     print(f"results written to {Path(path)}")
 
 
