@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = [
-    "AuditEvent", "AuditHead", "AuditCheckpoint", "TlogHead", "TlogLeaf", "TlogNode", "TlogTreeHead", "GENESIS_HASH",
+    "AuditEvent", "AuditHead", "AuditCheckpoint", "TlogHead", "TlogLeaf", "TlogNode", "TlogTreeHead", "StatsDaily",
+    "GENESIS_HASH",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -97,3 +98,15 @@ class TlogTreeHead(SQLModel, table=True):
     key_name: str = Field(max_length=64)
     key_version: int
     signature: bytes = Field(sa_type=sa.LargeBinary(256))
+
+
+class StatsDaily(SQLModel, table=True):
+    """Pre-aggregated counts: one row per department, day, metric (an audit action) and dimension."""
+
+    __tablename__ = "stats_daily"
+
+    department: str = Field(default="", max_length=32, primary_key=True)
+    day: dt.date = Field(primary_key=True, index=True)
+    metric: str = Field(max_length=64, primary_key=True)
+    dimension: str = Field(default="", max_length=64, primary_key=True)
+    count: int = Field(default=0, sa_type=sa.BigInteger)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from audit.models import AuditEvent
+from audit.stats import count_event
 
 __all__ = ["record_event", "event_hash", "canonical_json", "utc"]
 
@@ -65,6 +66,8 @@ def record_event(
 ) -> AuditEvent:
     """Append one event in ``session``'s transaction; it is committed (or not) with the caller's work.
 
+    The event also bumps its daily statistics counter (:mod:`audit.stats`) in the same transaction.
+
     ``details`` must hold no secrets and no clear personal ID numbers.
     """
     at = utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
@@ -82,5 +85,6 @@ def record_event(
     )
     session.add(event)
     session.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": digest})
+    count_event(session, action=action, department=department, details=details, at=at)
     session.flush()
     return event
