@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from audit.models import AuditEvent, StatsDaily
 
-__all__ = ["DIMENSION_KEYS", "DailyCount", "dimension_of", "bump", "count_event", "daily_counts", "totals", "to_csv",
+__all__ = ["DIMENSION_KEYS", "DailyCount", "dimension_of", "bump", "count_event", "daily_counts", "summary", "totals", "to_csv",
            "rebuild_from_trail"]
 
 DIMENSION_KEYS = ("type", "method", "channel", "hall", "assurance")
@@ -65,18 +65,41 @@ def count_event(session: Session, *, action: str, department: str | None, detail
          dimension=dimension_of(details))
 
 
+def _filtered(query: Any, start: dt.date, end: dt.date, departments: Sequence[str] | None, metric_prefix: str | None) -> Any:
+    query = query.where(StatsDaily.day >= start, StatsDaily.day <= end)  # type: ignore[arg-type]
+    if departments is not None:
+        query = query.where(StatsDaily.department.in_(list(departments)))  # type: ignore[attr-defined]
+    if metric_prefix:
+        query = query.where(StatsDaily.metric.startswith(metric_prefix))  # type: ignore[attr-defined]
+    return query
+
+
 def daily_counts(
     session: Session, *, start: dt.date, end: dt.date, departments: Sequence[str] | None = None,
     metric_prefix: str | None = None,
 ) -> list[DailyCount]:
     """Counters for ``start <= day <= end``; ``departments`` None means all (platform administrators)."""
-    query = select(StatsDaily).where(StatsDaily.day >= start, StatsDaily.day <= end)  # type: ignore[arg-type]
-    if departments is not None:
-        query = query.where(StatsDaily.department.in_(list(departments)))  # type: ignore[attr-defined]
-    if metric_prefix:
-        query = query.where(StatsDaily.metric.startswith(metric_prefix))  # type: ignore[attr-defined]
-    rows = session.exec(query.order_by(StatsDaily.day, StatsDaily.department, StatsDaily.metric, StatsDaily.dimension)).all()  # type: ignore[arg-type]
-    return [DailyCount(r.department, r.day, r.metric, r.dimension, int(r.count)) for r in rows]
+    columns = (StatsDaily.department, StatsDaily.day, StatsDaily.metric, StatsDaily.dimension, StatsDaily.count)
+    query = _filtered(sa.select(*columns), start, end, departments, metric_prefix).order_by(*columns[:4])
+    return [DailyCount(str(a), _date(b), str(c), str(d), int(e)) for a, b, c, d, e in session.execute(query).all()]
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def summary(
+    session: Session, *, start: dt.date, end: dt.date, by: str = "day", departments: Sequence[str] | None = None,
+    metric_prefix: str | None = None,
+) -> list[tuple[str, str, int]]:
+    """Sums grouped in the database: ``(key, metric, count)`` with key the day, department or dimension."""
+    keys = {"day": StatsDaily.day, "department": StatsDaily.department, "dimension": StatsDaily.dimension}
+    if by not in keys:
+        raise ValueError(f"by must be one of {sorted(keys)}")
+    key = keys[by]
+    query = _filtered(sa.select(key, StatsDaily.metric, sa.func.sum(StatsDaily.count)), start, end, departments,
+                      metric_prefix).group_by(key, StatsDaily.metric).order_by(key, StatsDaily.metric)
+    return [(_date(k).isoformat() if by == "day" else str(k), str(m), int(n)) for k, m, n in session.execute(query).all()]
 
 
 def totals(rows: Iterable[DailyCount]) -> dict[tuple[str, str], int]:

@@ -258,6 +258,59 @@ def bench_tree(engine: Engine, store: Any, leaves: int, seconds: float) -> dict[
     return out
 
 
+# -- statistics: dashboard queries over counters equivalent to 10 million certificates ----------
+
+def bench_stats(engine: Engine, certificates: int, seconds: float) -> dict[str, Any]:
+    """40 departments x 10 licence types x 3 years of daily counters; the issue counts sum to ``certificates``."""
+    from audit.stats import daily_counts, summary, totals
+
+    departments, types, days = 40, 10, 3 * 365
+    first = dt.date(2024, 1, 1)
+    per_row, extra = divmod(certificates, departments * types * days)
+    rng = random.Random(3)
+    rows: list[tuple[Any, ...]] = []
+    for d in range(departments):
+        for day in range(days):
+            date = first + dt.timedelta(days=day)
+            for t in range(types):
+                issued = per_row + (1 if (d * types + t) * days + day < extra else 0)
+                rows.append((f"D{d:02d}", date, "certificates.licence.issue", f"T{t}/1", issued))
+                if rng.random() < 0.2:
+                    rows.append((f"D{d:02d}", date, "certificates.licence.revoke", f"T{t}/1", 1))
+            for channel in ("link", "upload", "bundle"):
+                rows.append((f"D{d:02d}", date, f"verify.{channel}", "", rng.randrange(50, 500)))
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO stats_daily (department, day, metric, dimension, count) "
+                                   "VALUES (:a, :b, :c, :d, :e)").bindparams(sa.bindparam("b", type_=sa.Date)),
+                           [dict(zip("abcde", r)) for r in rows])
+    with engine.connect() as connection:
+        connection.execute(sa.text("ANALYZE"))
+        connection.commit()
+    out: dict[str, Any] = {"counter_rows": len(rows), "load_s": time.perf_counter() - started}
+    with Session(engine) as session:
+        total = sum(v for (m, _), v in totals(daily_counts(session, start=first, end=first + dt.timedelta(days=days),
+                                                            departments=[f"D{d:02d}" for d in range(departments)]))
+                    .items() if m == "certificates.licence.issue")
+        assert total == certificates, total
+        end = first + dt.timedelta(days=days - 1)
+        for name, query in (
+            ("one department, 90 days, all metrics", lambda: daily_counts(
+                session, start=end - dt.timedelta(days=89), end=end, departments=["D07"])),
+            ("one department, 3 years, issuance only", lambda: daily_counts(
+                session, start=first, end=end, departments=["D07"], metric_prefix="certificates.licence.issue")),
+            ("all departments (platform admin), 30 days, every row", lambda: daily_counts(
+                session, start=end - dt.timedelta(days=29), end=end)),
+            ("all departments, 30 days, summed per department in SQL", lambda: summary(
+                session, start=end - dt.timedelta(days=29), end=end, by="department")),
+            ("all departments, 1 year, issuance summed per day in SQL", lambda: summary(
+                session, start=end - dt.timedelta(days=364), end=end, by="day", metric_prefix="certificates.licence.issue")),
+        ):
+            count, lat = _for(seconds / 3, lambda: (query(), 1)[1])
+            out[name] = {"rows": len(query()), "p50_ms": percentile(lat, 50) * 1000, "p99_ms": percentile(lat, 99) * 1000}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leaves", type=int, default=1_000_000)
@@ -278,7 +331,10 @@ def main() -> None:
                 results[f"{backend}: appends"] = appends
             with fresh_engine(backend, args.postgres) as engine:
                 results[f"{backend}: tree"] = bench_tree(engine, store, args.leaves, args.seconds)
-            print(backend, results[f"{backend}: appends"], results[f"{backend}: tree"], flush=True)
+            with fresh_engine(backend, args.postgres) as engine:
+                results[f"{backend}: statistics"] = bench_stats(engine, 10_000_000, args.seconds)
+            print(backend, results[f"{backend}: appends"], results[f"{backend}: tree"],
+                  results[f"{backend}: statistics"], flush=True)
     results["peak_rss_mib"] = peak_rss_mib()
     name = "audit" if args.leaves == 1_000_000 else f"audit-{args.leaves}-{args.backends.replace(',', '-')}"
     path = write_results(name, {"args": vars(args), "results": results})

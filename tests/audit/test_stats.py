@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from audit import record_event
-from audit.stats import bump, daily_counts, rebuild_from_trail, to_csv, totals
+from audit.stats import bump, daily_counts, rebuild_from_trail, summary, to_csv, totals
 from ecert.db import session_scope
 
 DAY = dt.datetime(2027, 3, 14, 23, 30, tzinfo=dt.timezone.utc)
@@ -60,3 +60,20 @@ def test_direct_counters_and_rebuild_from_the_trail(engine: Engine, uid: str) ->
         after = daily_counts(session, start=day, end=day, departments=[dep])
     assert before == after
     assert totals(after) == {("verify.link", ""): 42, ("certificates.licence.revoke", "T/1"): 1}
+
+
+def test_summary_sums_in_the_database(engine: Engine, uid: str) -> None:
+    deps = [f"s{uid}", f"t{uid}"]
+    day = dt.date(2027, 5, 1)
+    with session_scope(engine) as session:
+        for i, dep in enumerate(deps):
+            for offset in range(3):
+                bump(session, metric="verify.upload", day=day + dt.timedelta(days=offset), department=dep, n=i + 1)
+    with Session(engine) as session:
+        by_department = summary(session, start=day, end=day + dt.timedelta(days=2), by="department", departments=deps)
+        by_day = summary(session, start=day, end=day + dt.timedelta(days=1), by="day", departments=deps,
+                         metric_prefix="verify.")
+    assert by_department == [(deps[0], "verify.upload", 3), (deps[1], "verify.upload", 6)]
+    assert by_day == [("2027-05-01", "verify.upload", 3), ("2027-05-02", "verify.upload", 3)]
+    with pytest.raises(ValueError):
+        summary(Session(engine), start=day, end=day, by="actor")
