@@ -112,6 +112,40 @@ def bench_appends(engine: Engine, seconds: float) -> dict[str, Any]:
     return out
 
 
+def bench_verify(engine: Engine, store: Any, events: int) -> dict[str, Any]:
+    """``ecert audit verify`` over a trail of ``events`` events (bulk-written with a valid chain)."""
+    from audit.integrity import verify_trail
+    from audit.trail import canonical_json, event_hash
+
+    with engine.connect() as connection:
+        seq, prev = connection.execute(sa.text("SELECT seq, hash FROM audit_head")).one()
+    rows = []
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+    started = time.perf_counter()
+    for n in range(seq + 1, seq + events + 1):
+        details = {"number": f"FOOD-{n:08d}", "type": "FOOD/1"}
+        digest = event_hash(seq=n, at=at, action="certificates.licence.issue", actor="bench", target=f"licence:{n}",
+                            department="D01", details=details, prev_hash=prev)
+        rows.append({"s": n, "at": at, "t": f"licence:{n}", "d": canonical_json(details).decode(), "p": prev, "h": digest})
+        prev = digest
+    statement = sa.text(
+        "INSERT INTO audit_event (seq, at, action, actor, target, department, details, prev_hash, hash) "
+        "VALUES (:s, :at, 'certificates.licence.issue', 'bench', :t, 'D01', :d, :p, :h)"
+    ).bindparams(sa.bindparam("at", type_=sa.DateTime(timezone=True)))
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 10_000):
+            connection.execute(statement, rows[start:start + 10_000])
+        connection.execute(sa.text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": seq + events, "h": prev})
+    load = time.perf_counter() - started
+    take_checkpoint(engine, store, SystemClock())
+    started = time.perf_counter()
+    with Session(engine) as session:
+        report = verify_trail(session, store)
+    elapsed = time.perf_counter() - started
+    assert report.ok, report.problems
+    return {"events": report.events, "load_s": load, "verify_s": elapsed, "verify_events_per_s": rate(report.events, elapsed)}
+
+
 # -- bulk load of a large tree ------------------------------------------------------------------
 
 def _leaf_rows(start: int, end: int) -> tuple[list[tuple[Any, ...]], list[bytes]]:
@@ -328,6 +362,7 @@ def main() -> None:
                 checkpoint = take_checkpoint(engine, store, SystemClock())
                 assert checkpoint is not None
                 appends["take_checkpoint (one Vault signature) ms"] = (time.perf_counter() - t0) * 1000
+                appends["audit verify"] = bench_verify(engine, store, 200_000)
                 results[f"{backend}: appends"] = appends
             with fresh_engine(backend, args.postgres) as engine:
                 results[f"{backend}: tree"] = bench_tree(engine, store, args.leaves, args.seconds)
