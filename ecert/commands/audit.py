@@ -115,6 +115,34 @@ def cmd_transparency_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from audit import stats
+    from ecert.db import make_engine
+
+    try:
+        start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    except ValueError as exc:
+        raise InvalidInput(f"dates must be YYYY-MM-DD: {exc}") from exc
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            rows = stats.daily_counts(session, start=start, end=end, departments=args.department or None,
+                                      metric_prefix=args.metric)
+    finally:
+        engine.dispose()
+    if args.csv:
+        print(stats.to_csv(rows), end="")
+        return 0
+    data = [{**r.__dict__, "day": r.day.isoformat()} for r in rows]
+    lines = [f"{r.day} {r.department or '-':<10} {r.metric:<40} {r.dimension or '-':<16} {r.count:>10}" for r in rows]
+    _emit(args, data, "\n".join(lines) or "no counts in that range")
+    return 0
+
+
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="the hash-chained audit trail").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="recompute the chain and checkpoint signatures; name the first bad entry")
@@ -136,3 +164,12 @@ def register(sub: Any) -> None:
     sign = log.add_parser("sign", help="sign a tree head of the current size now")
     sign.add_argument("--json", action="store_true", help="machine-readable output")
     sign.set_defaults(func=cmd_sign_sth)
+
+    counts = sub.add_parser("stats", help="daily statistics per department, metric and dimension (operators)")
+    counts.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    counts.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    counts.add_argument("--department", action="append", help="limit to this department (repeatable)")
+    counts.add_argument("--metric", help="limit to metrics starting with this (e.g. certificates.)")
+    counts.add_argument("--csv", action="store_true", help="CSV export")
+    counts.add_argument("--json", action="store_true", help="machine-readable output")
+    counts.set_defaults(func=cmd_stats)
