@@ -143,6 +143,31 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from audit import stats
+    from audit.dashboard import render_dashboard
+    from ecert.db import make_engine
+
+    try:
+        start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    except ValueError as exc:
+        raise InvalidInput(f"dates must be YYYY-MM-DD: {exc}") from exc
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            rows = stats.daily_counts(session, start=start, end=end, departments=args.department or None)
+    finally:
+        engine.dispose()
+    title = f"Statistics: {', '.join(args.department)}" if args.department else "Statistics: all departments"
+    Path(args.out).write_text(render_dashboard(rows, title=title, start=start, end=end), encoding="utf-8")
+    _emit(args, {"out": args.out, "rows": len(rows)}, f"wrote {args.out} ({len(rows)} counter rows)")
+    return 0
+
+
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="the hash-chained audit trail").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="recompute the chain and checkpoint signatures; name the first bad entry")
@@ -165,7 +190,16 @@ def register(sub: Any) -> None:
     sign.add_argument("--json", action="store_true", help="machine-readable output")
     sign.set_defaults(func=cmd_sign_sth)
 
-    counts = sub.add_parser("stats", help="daily statistics per department, metric and dimension (operators)")
+    stats_commands = sub.add_parser("stats", help="daily statistics per department, metric and dimension (operators)")
+    stats_sub = stats_commands.add_subparsers(dest="stats_command", required=True)
+    page = stats_sub.add_parser("dashboard", help="write the dashboard page (HTML with charts)")
+    page.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    page.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    page.add_argument("--department", action="append", help="limit to this department (repeatable)")
+    page.add_argument("--out", required=True, help="HTML file to write")
+    page.add_argument("--json", action="store_true", help="machine-readable output")
+    page.set_defaults(func=cmd_dashboard)
+    counts = stats_sub.add_parser("export", help="the daily counts as text, JSON or CSV")
     counts.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
     counts.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
     counts.add_argument("--department", action="append", help="limit to this department (repeatable)")

@@ -192,9 +192,9 @@ def test_cli_stats_csv(runtime: Runtime, settings: Settings, uid: str) -> None:
     with session_scope(runtime.engine) as session:
         record_event(session, action="certificates.licence.issue", actor="x", department=f"c{uid}",
                      details={"type": "CLI/1"}, at=dt.datetime(2028, 2, 29, 12, tzinfo=dt.timezone.utc))
-    out = _cli(settings, runtime.engine, "stats", "--from", "2028-02-29", "--to", "2028-02-29", "--department",
+    out = _cli(settings, runtime.engine, "stats", "export", "--from", "2028-02-29", "--to", "2028-02-29", "--department",
                f"c{uid}", "--csv")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["day,department,metric,dimension,count",
                                        f"2028-02-29,c{uid},certificates.licence.issue,CLI/1,1"]
-    assert _cli(settings, runtime.engine, "stats", "--from", "yesterday", "--to", "2028-01-01").returncode == 2
+    assert _cli(settings, runtime.engine, "stats", "export", "--from", "yesterday", "--to", "2028-01-01").returncode == 2
