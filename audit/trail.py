@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from audit.models import AuditEvent
+from audit.privacy import redact, redact_text
 from audit.stats import count_event
 
 __all__ = ["record_event", "event_hash", "canonical_json", "utc"]
@@ -68,10 +69,12 @@ def record_event(
 
     The event also bumps its daily statistics counter (:mod:`audit.stats`) in the same transaction.
 
-    ``details`` must hold no secrets and no clear personal ID numbers.
+    ``details`` must hold no secrets and no clear personal ID numbers; any that slip through are
+    redacted (:mod:`audit.privacy`) before hashing.
     """
     at = utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
-    details = json.loads(canonical_json(details or {}))
+    details = redact(json.loads(canonical_json(details or {})))
+    target = redact_text(target) if target else target
     row = session.execute(
         sa.text("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
     ).one()
