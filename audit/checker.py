@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from audit import merkle
 from audit.treehead import TreeHead, verify_tree_head
 
-__all__ = ["Series", "Finding", "AuditReport", "fetch_series", "consistency_fetcher", "load_series", "save_series", "audit_series"]
+__all__ = ["Series", "Finding", "AuditReport", "fetch_series", "consistency_fetcher", "inclusion_fetcher", "check_leaf", "load_series", "save_series", "audit_series"]
 
 Fetch = Callable[[str], Any]
 
@@ -47,7 +47,7 @@ class Series:
 @dataclass(frozen=True)
 class Finding:
     tree_size: int
-    kind: str  # signature | order | fork | consistency | missing-proof
+    kind: str  # signature | order | fork | consistency | missing-proof | inclusion
     detail: str
 
 
@@ -100,6 +100,29 @@ def save_series(series: Series, directory: Path) -> None:
     for (a, b), proof in series.proofs.items():
         (directory / f"consistency-{a}-{b}.json").write_text(json.dumps(
             {"first": a, "second": b, "consistency": [base64.b64encode(h).decode() for h in proof]}, indent=1))
+
+
+def inclusion_fetcher(base_url: str, *, fetch: Fetch = _http_json) -> Callable[[bytes, int], tuple[int, list[bytes]]]:
+    """(leaf index, audit path) of a leaf hash in the tree of a given size, from a live log."""
+    base = base_url.rstrip("/") + "/transparency/proof/inclusion?"
+
+    def get(leaf: bytes, tree_size: int) -> tuple[int, list[bytes]]:
+        document = fetch(base + urllib.parse.urlencode({"leaf_hash": leaf.hex(), "tree_size": tree_size}))
+        return int(document["leaf_index"]), [base64.b64decode(h) for h in document["audit_path"]]
+
+    return get
+
+
+def check_leaf(head: TreeHead, leaf: bytes, proof_source: Callable[[bytes, int], tuple[int, list[bytes]]]) -> Finding | None:
+    """None if ``leaf`` is provably in the (already verified) tree ``head``, else a finding."""
+    try:
+        index, path = proof_source(leaf, head.tree_size)
+        merkle.verify_inclusion(index, head.tree_size, leaf, path, head.root_hash)
+    except merkle.ProofError as exc:
+        return Finding(head.tree_size, "inclusion", f"leaf {leaf.hex()}: {exc}")
+    except (OSError, ValueError, KeyError) as exc:
+        return Finding(head.tree_size, "inclusion", f"leaf {leaf.hex()}: no proof ({exc})")
+    return None
 
 
 def load_series(directory: Path) -> Series:

@@ -105,8 +105,19 @@ def cmd_transparency_audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.save:
         checker.save_series(series, Path(args.save))
     report = checker.audit_series(series, pinned_key_pem=pinned, more_proofs=more)
+    if args.leaf:
+        if more is None or report.largest is None:
+            raise InvalidInput("--leaf needs a live log URL with at least one valid signed tree head")
+        try:
+            leaves = [bytes.fromhex(h) for h in args.leaf]
+        except ValueError as exc:
+            raise InvalidInput(f"--leaf takes hex SHA-256 leaf hashes: {exc}") from exc
+        proofs = checker.inclusion_fetcher(source)
+        found = [f for f in (checker.check_leaf(report.largest, leaf, proofs) for leaf in leaves) if f is not None]
+        report = checker.AuditReport(report.ok and not found, report.heads, report.largest, report.findings + tuple(found))
     if report.ok and report.largest is not None:
         text = f"OK: {report.heads} signed tree heads, consistent up to size {report.largest.tree_size}"
+        text += f"; {len(args.leaf)} leaf/leaves included" if args.leaf else ""
     elif report.ok:
         text = "OK: no signed tree heads to check"
     else:
@@ -184,6 +195,7 @@ def register(sub: Any) -> None:
     check.add_argument("source", help="the ecert base URL (https://...) or a directory of saved tree heads")
     check.add_argument("--public-key", help="PEM of the log key, pinned out of band (default: the published keys)")
     check.add_argument("--save", help="also save the downloaded series into this directory")
+    check.add_argument("--leaf", action="append", help="also prove this leaf hash (hex) is in the largest head (URL only)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_transparency_audit)
     sign = log.add_parser("sign", help="sign a tree head of the current size now")

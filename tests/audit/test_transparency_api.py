@@ -126,11 +126,17 @@ def test_checker_over_http_and_from_a_saved_directory(live_url: str, runtime: Ru
                                                       tmp_path: Path, uid: str) -> None:
     for n in range(3):
         _grow(runtime.engine, runtime.keystore, f"{uid}{n}", 4 + 7 * n)
+    with Session(runtime.engine) as session:
+        mine = tlog.entries(session, start=tlog.tree_size(session) - 3, end=tlog.tree_size(session))
     saved = tmp_path / "heads"
-    out = _cli(settings, runtime.engine, "transparency", "audit", live_url, "--save", str(saved), "--json")
+    out = _cli(settings, runtime.engine, "transparency", "audit", live_url, "--save", str(saved), "--json",
+               *[a for e in mine for a in ("--leaf", e.leaf_hash.hex())])
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["ok"] and report["heads"] >= 3 and not report["findings"]
+    never_logged = hashlib.sha256(b"never logged").hexdigest()
+    out = _cli(settings, runtime.engine, "transparency", "audit", live_url, "--json", "--leaf", never_logged)
+    assert out.returncode == 1 and [f["kind"] for f in json.loads(out.stdout)["findings"]] == ["inclusion"]
     offline = checker.audit_series(checker.load_series(saved))
     assert offline.ok and offline.largest is not None and offline.largest.tree_size == report["largest"]["tree_size"]
 
