@@ -146,6 +146,59 @@ def bench_verify(engine: Engine, store: Any, events: int) -> dict[str, Any]:
     return {"events": report.events, "load_s": load, "verify_s": elapsed, "verify_events_per_s": rate(report.events, elapsed)}
 
 
+def bench_issuance(engine: Engine, store: Any, seconds: float) -> dict[str, Any]:
+    """Issuance/s through the certificates service, in one run, three ways (interleaved 1 s slices):
+    as shipped (its audit event), plus the transparency leaf, and with the audit event switched off
+    (``record_event`` replaced by a no-op in ``certificates.issuance`` for those slices only: a
+    measuring instrument, never a product path)."""
+    import certificates.issuance as issuance_module
+    from bench.licences import DEPARTMENT, TYPE, QrKeys, row
+    from certificates.blobs import DatabaseBlobStore
+    from certificates.issuance import Actor, IssueRequest
+    from certificates.service import LicenceService
+    from certificates.types import add_type, parse_type_spec
+
+    with session_scope(engine) as session:
+        add_type(session, department_code=DEPARTMENT, spec=parse_type_spec(TYPE), actor="bench", now=SystemClock().now())
+    service = LicenceService(engine=engine, keystore=store, clock=SystemClock(), blobs=DatabaseBlobStore(),
+                             seal_keys=QrKeys(store), sealer=None, public_url="http://127.0.0.1:8000")
+    actor, rng = Actor("bench", department=DEPARTMENT), random.Random(11)
+    shipped = issuance_module.record_event
+
+    def issue(with_leaf: bool) -> None:
+        r = row(rng, rng.randrange(10**6))
+        with session_scope(engine) as session:
+            licence = service.issue(session, actor, DEPARTMENT, IssueRequest(
+                type_code="BL", holder_kind="person", holder_name=r["holder"]["name"],
+                holder_id=r["holder"]["id_number"], fields=r["fields"]))
+            licence = licence[0] if isinstance(licence, tuple) else licence
+            if with_leaf:
+                append_leaf(session, cert_digest=bytes.fromhex(licence.fields_digest), licence_number=licence.number,
+                            kind="issued", at=licence.issued_at)
+
+    variants = {
+        "issuance without audit event (instrument)": (False, lambda *a, **k: None),
+        "issuance as shipped (audit event)": (False, shipped),
+        "issuance + audit event + transparency leaf": (True, shipped),
+    }
+    issue(True)  # warm up Vault connections and caches
+    counts = {name: [0, 0.0] for name in variants}
+    deadline = time.perf_counter() + 3 * seconds
+    try:
+        while time.perf_counter() < deadline:
+            for name, (with_leaf, audit) in variants.items():
+                issuance_module.record_event = audit  # type: ignore[assignment]
+                t0 = time.perf_counter()
+                slice_end = t0 + 1.0
+                while time.perf_counter() < slice_end:
+                    issue(with_leaf)
+                    counts[name][0] += 1
+                counts[name][1] += time.perf_counter() - t0
+    finally:
+        issuance_module.record_event = shipped
+    return {name: {"per_s": rate(int(n), t), "count": int(n)} for name, (n, t) in counts.items()}
+
+
 # -- bulk load of a large tree ------------------------------------------------------------------
 
 def _leaf_rows(start: int, end: int) -> tuple[list[tuple[Any, ...]], list[bytes]]:
@@ -363,6 +416,7 @@ def main() -> None:
                 assert checkpoint is not None
                 appends["take_checkpoint (one Vault signature) ms"] = (time.perf_counter() - t0) * 1000
                 appends["audit verify"] = bench_verify(engine, store, 200_000)
+                appends["issuance"] = bench_issuance(engine, store, args.seconds)
                 results[f"{backend}: appends"] = appends
             with fresh_engine(backend, args.postgres) as engine:
                 results[f"{backend}: tree"] = bench_tree(engine, store, args.leaves, args.seconds)
