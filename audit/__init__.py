@@ -4,7 +4,10 @@
   :mod:`audit.checkpoints` signs its head, :mod:`audit.integrity` checks it.
 * :func:`append_leaf` appends to the RFC 9162 Merkle tree in the caller's transaction;
   :func:`inclusion_proof` and :func:`consistency_proof` prove it; :mod:`audit.merkle` and
-  :mod:`audit.treehead` check proofs and signed tree heads with no database.
+  :mod:`audit.treehead` check proofs and signed tree heads with no database; :mod:`audit.checker`
+  is the independent auditor of a series of signed tree heads.
+* :mod:`audit.stats` keeps daily counters (bumped with each event), :mod:`audit.dashboard` draws them;
+  :mod:`audit.privacy` redacts secrets and ID numbers that callers let slip into details.
 
 Names are imported lazily, so ``import audit.merkle`` (offline checkers) loads no database code.
 """

@@ -51,6 +51,7 @@ class Publisher:
 
     def start(self) -> None:
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="audit-publisher", daemon=True)
             self._thread.start()
 

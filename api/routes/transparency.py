@@ -30,12 +30,9 @@ for _error in (tlog.LeafNotFound, tlog.TreeHeadNotFound, tlog.TreeSizeOutOfRange
 
 
 def publisher(runtime: Runtime) -> Publisher:
-    def factory(rt: Runtime) -> Publisher:
-        worker = Publisher(rt.engine, rt.keystore, rt.clock)
-        worker.start()
-        return worker
-
-    return runtime.service("audit.publisher", factory)
+    worker = runtime.service("audit.publisher", lambda rt: Publisher(rt.engine, rt.keystore, rt.clock))
+    worker.start()  # idempotent; restarts a worker an earlier app's shutdown stopped
+    return worker
 
 
 @asynccontextmanager

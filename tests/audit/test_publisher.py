@@ -59,3 +59,14 @@ def test_publisher_signs_heads_and_checkpoints(engine: Engine, keystore: Transit
         assert head is not None and head.tree_size == tlog.tree_size(session)
         checkpoint = latest_checkpoint(session)
     assert checkpoint is not None and checkpoint.at == clock.now()
+
+
+def test_publisher_restarts_after_stop(engine: Engine, keystore: TransitKeyStore) -> None:
+    publisher = Publisher(engine, keystore, FixedClock(dt.datetime(2033, 1, 1, tzinfo=dt.timezone.utc)),
+                          PublishPolicy(poll_seconds=0.05))
+    publisher.start()
+    publisher.stop()
+    publisher.start()
+    assert publisher._thread is not None and publisher._thread.is_alive()
+    publisher.stop()
+    assert publisher._thread is None
