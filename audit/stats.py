@@ -1,7 +1,7 @@
 """Statistics for departments: pre-aggregated daily counts, kept in the writers' own transactions.
 
 Every audit event bumps one counter row ``(department, day, metric=action, dimension)`` in the
-same transaction (:func:`count_event`, called by ``record_event``), so counts can never disagree
+same transaction (``record_event`` runs :data:`UPSERT_SQL` with :func:`event_counter`), so counts can never disagree
 with the trail and a dashboard reads a few hundred rows instead of scanning millions of
 certificates. High-volume happenings that are not audited one by one (verifications by link,
 upload or offline bundle) are counted with :func:`bump` directly.
@@ -25,15 +25,18 @@ from sqlmodel import Session, select
 
 from audit.models import AuditEvent, StatsDaily
 
-__all__ = ["DIMENSION_KEYS", "DailyCount", "dimension_of", "bump", "count_event", "daily_counts", "summary", "totals", "to_csv",
+__all__ = ["DIMENSION_KEYS", "UPSERT_SQL", "DAY_PARAM", "DailyCount", "dimension_of", "bump", "event_counter", "daily_counts", "summary", "totals", "to_csv",
            "rebuild_from_trail"]
 
 DIMENSION_KEYS = ("type", "method", "channel", "hall", "assurance")
 
-_UPSERT = sa.text(
-    "INSERT INTO stats_daily (department, day, metric, dimension, count) VALUES (:department, :day, :metric, :dimension, :n) "
+UPSERT_SQL = (
+    "INSERT INTO stats_daily (department, day, metric, dimension, count) "
+    "VALUES (:s_department, :s_day, :s_metric, :s_dimension, :s_n) "
     "ON CONFLICT (department, day, metric, dimension) DO UPDATE SET count = stats_daily.count + excluded.count"
-).bindparams(sa.bindparam("day", type_=sa.Date))
+)
+DAY_PARAM = sa.bindparam("s_day", type_=sa.Date)
+_UPSERT = sa.text(UPSERT_SQL).bindparams(DAY_PARAM)
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,16 @@ def dimension_of(details: dict[str, Any] | None) -> str:
 def bump(session: Session, *, metric: str, day: dt.date, department: str | None = None, dimension: str = "",
          n: int = 1) -> None:
     """Add ``n`` to one counter in ``session``'s transaction (an upsert; SQLite >= 3.24 and PostgreSQL)."""
-    session.execute(_UPSERT, {"department": department or "", "day": day, "metric": metric[:64],
-                              "dimension": dimension[:64], "n": n})
+    session.execute(_UPSERT, _params(metric, day, department, dimension, n))
 
 
-def count_event(session: Session, *, action: str, department: str | None, details: dict[str, Any], at: dt.datetime) -> None:
-    bump(session, metric=action, day=at.astimezone(dt.timezone.utc).date(), department=department,
-         dimension=dimension_of(details))
+def _params(metric: str, day: dt.date, department: str | None, dimension: str, n: int) -> dict[str, Any]:
+    return {"s_department": department or "", "s_day": day, "s_metric": metric[:64], "s_dimension": dimension[:64], "s_n": n}
+
+
+def event_counter(*, action: str, department: str | None, details: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The :data:`UPSERT_SQL` parameters that count one audit event (``record_event`` runs it with the event)."""
+    return _params(action, at.astimezone(dt.timezone.utc).date(), department, dimension_of(details), 1)
 
 
 def _filtered(query: Any, start: dt.date, end: dt.date, departments: Sequence[str] | None, metric_prefix: str | None) -> Any:

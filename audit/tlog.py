@@ -103,18 +103,31 @@ def _ms(at: dt.datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+_LOCK_AUDIT = sa.text("UPDATE audit_head SET seq = seq WHERE id = 1")
+_CLAIM = sa.text("UPDATE tlog_head SET size = size + 1 WHERE id = 1 RETURNING size")
+_LEAF_COLUMNS = "INSERT INTO tlog_leaf (idx, leaf_hash, kind, timestamp, cert_digest, number_hash) "
+_INSERT_LEAF = sa.text(_LEAF_COLUMNS + "VALUES (:idx, :leaf_hash, :kind, :timestamp, :cert_digest, :number_hash)")
+_APPEND_COMBINED = sa.text(
+    "WITH h AS (UPDATE tlog_head SET size = size + 1 WHERE id = 1 RETURNING size) " + _LEAF_COLUMNS
+    + "SELECT size - 1, :leaf_hash, :kind, :timestamp, :cert_digest, :number_hash FROM h RETURNING idx"
+)
+
+
 def append_leaf(
     session: Session, *, cert_digest: bytes, licence_number: str, kind: LeafKind | str, at: dt.datetime
 ) -> LogEntry:
     """Append one entry in ``session``'s transaction; it is committed (or not) with the caller's work."""
     kind = LeafKind[kind.upper()] if isinstance(kind, str) else LeafKind(kind)
     entry = LeafEntry(kind, _ms(at), cert_digest, number_hash(licence_number))
-    session.execute(sa.text("UPDATE audit_head SET seq = seq WHERE id = 1"))  # lock order: audit, then log
-    size = int(session.execute(sa.text("UPDATE tlog_head SET size = size + 1 WHERE id = 1 RETURNING size")).scalar_one())
-    index, digest = size - 1, entry.leaf_hash
-    session.add(TlogLeaf(idx=index, leaf_hash=digest, kind=int(kind), timestamp=entry.timestamp,
-                         cert_digest=entry.cert_digest, number_hash=entry.number_hash))
-    session.flush()
+    digest = entry.leaf_hash
+    params = {"leaf_hash": digest, "kind": int(kind), "timestamp": entry.timestamp, "cert_digest": entry.cert_digest,
+              "number_hash": entry.number_hash}
+    session.execute(_LOCK_AUDIT)  # lock order: audit trail, then log
+    if session.get_bind().dialect.name == "postgresql":  # claim the index and insert in one round trip
+        index = int(session.execute(_APPEND_COMBINED, params).scalar_one())
+    else:
+        index = int(session.execute(_CLAIM).scalar_one()) - 1
+        session.execute(_INSERT_LEAF, {"idx": index, **params})
     _cache_completed_subtrees(session, index, digest)
     return LogEntry(index, digest, entry)
 

@@ -17,9 +17,21 @@ from sqlmodel import Session
 
 from audit.models import AuditEvent
 from audit.privacy import redact, redact_text
-from audit.stats import count_event
+from audit.stats import DAY_PARAM, UPSERT_SQL, event_counter
 
 __all__ = ["record_event", "event_hash", "canonical_json", "utc"]
+
+_INSERT_SQL = (
+    "INSERT INTO audit_event (seq, at, action, actor, target, department, details, prev_hash, hash) "
+    "VALUES (:seq, :at, :action, :actor, :target, :department, :details, :prev_hash, :hash)"
+)
+_HEAD_SQL = "UPDATE audit_head SET hash = :hash WHERE id = 1"
+_AT = sa.bindparam("at", type_=sa.DateTime(timezone=True))
+_INSERT = sa.text(_INSERT_SQL).bindparams(_AT)
+_HEAD = sa.text(_HEAD_SQL)
+_UPSERT = sa.text(UPSERT_SQL).bindparams(DAY_PARAM)
+# PostgreSQL: data-modifying CTEs put the insert, the counter and the head update in one statement.
+_COMBINED = sa.text(f"WITH e AS ({_INSERT_SQL}), s AS ({UPSERT_SQL}) {_HEAD_SQL}").bindparams(_AT, DAY_PARAM)
 
 
 def utc(at: dt.datetime) -> dt.datetime:
@@ -86,8 +98,16 @@ def record_event(
         seq=seq, at=at, action=action, actor=actor, target=target, department=department,
         details=details, prev_hash=prev_hash, hash=digest,
     )
-    session.add(event)
-    session.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": digest})
-    count_event(session, action=action, department=department, details=details, at=at)
+    params = {
+        "seq": seq, "at": at, "action": action, "actor": actor, "target": target, "department": department,
+        "details": canonical_json(details).decode(), "prev_hash": prev_hash, "hash": digest,
+        **event_counter(action=action, department=department, details=details, at=at),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_COMBINED, params)  # one round trip for the event, its counter and the head
+    else:
+        session.execute(_INSERT, params)
+        session.execute(_HEAD, params)
+        session.execute(_UPSERT, params)
     session.flush()
     return event
