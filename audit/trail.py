@@ -82,7 +82,8 @@ def record_event(
     The event also bumps its daily statistics counter (:mod:`audit.stats`) in the same transaction.
 
     ``details`` must hold no secrets and no clear personal ID numbers; any that slip through are
-    redacted (:mod:`audit.privacy`) before hashing.
+    redacted (:mod:`audit.privacy`) before hashing. The returned event is a value (written with
+    plain SQL, not attached to ``session``).
     """
     at = utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
     details = redact(json.loads(canonical_json(details or {})))
