@@ -11,6 +11,8 @@ import ecert
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
 from api.routes import health
+from api.routes import licences
+from api.routes import oauth
 from api.routes import transparency
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
@@ -34,6 +36,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
     app.include_router(transparency.router)
+    app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
+    app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
     return app
 
 
@@ -43,11 +47,14 @@ def create_app_from_env() -> FastAPI:
     configure_logging(settings.log_level)
     runtime = Runtime.build(settings)
 
+    app = create_app(runtime)
+    routers_lifespan = app.router.lifespan_context  # the included routers' startup/shutdown
+
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        async with routers_lifespan(app_):
+            yield
         runtime.close()
 
-    app = create_app(runtime)
     app.router.lifespan_context = lifespan
     return app

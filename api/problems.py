@@ -86,7 +86,7 @@ def problem_response(
 
 def _ecert_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EcertError)
-    headers = {}
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. WWW-Authenticate challenges
     if isinstance(exc, ServiceUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
         log.warning("dependency unavailable: %s", exc.detail, extra={"problem": exc.slug})

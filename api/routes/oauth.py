@@ -1,0 +1,151 @@
+"""OAuth 2.0 endpoints: the token endpoint (client credentials), the JWKS and token verification.
+
+The token endpoint answers errors in OAuth's own JSON (RFC 6749 §5.2), not problem+json, since
+OAuth clients parse that. ``/api/v1/identity/verify`` is introspection shaped (RFC 7662).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote_plus
+
+from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep, SessionDep
+from api.problems import register_problem_type
+from api.security import Principal, require_scopes, token_service
+from ecert.errors import EcertError, InvalidInput
+from identity import clients, scopes
+from identity.grants import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, client_credentials_grant
+from identity.tokens import InvalidToken
+
+__all__ = ["router"]
+
+for _error in (clients.UnknownClient, clients.ClientDisabled, scopes.UnknownScope):
+    register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
+
+log = logging.getLogger(__name__)
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_VERIFY_BODY = 16 * 1024
+
+
+@asynccontextmanager
+async def _warm_keys(app: Any) -> AsyncIterator[None]:
+    """Load the signing key's public versions at startup, so the first request needs no Vault call."""
+    try:
+        await run_in_threadpool(lambda: token_service(app.state.runtime).keys.info())
+    except EcertError as exc:  # Vault down: start anyway (readiness says so); keys load on first use
+        log.warning("token keys not loaded at startup: %s", exc.detail)
+    yield
+
+
+router = APIRouter(tags=["identity"], lifespan=_warm_keys)
+Verifying = Annotated[Principal, Depends(require_scopes("identity:verify"))]
+
+
+def _oauth_error(exc: OAuthError) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if exc.status == 401:  # RFC 6749 §5.2: invalid_client answers with a challenge
+        headers["WWW-Authenticate"] = 'Basic realm="ecert"'
+    return JSONResponse({"error": exc.error, "error_description": exc.detail}, status_code=exc.status, headers=headers)
+
+
+def _credentials(authorization: str | None, client_id: str | None, client_secret: str | None) -> tuple[str, str]:
+    """client_secret_basic (RFC 6749 §2.3.1: form-encoded, then Basic) or client_secret_post; never both."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "basic":
+        if client_secret is not None:
+            raise InvalidRequest("use one client authentication method, not two")
+        try:
+            user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise InvalidClient("malformed Basic credentials") from exc
+        if not sep or (client_id is not None and client_id != unquote_plus(user)):
+            raise InvalidClient("malformed Basic credentials")
+        return unquote_plus(user), unquote_plus(password)
+    if client_id and client_secret:
+        return client_id, client_secret
+    raise InvalidClient("send client credentials (HTTP Basic or client_id and client_secret)")
+
+
+@router.post(
+    "/oauth/token",
+    summary="OAuth 2.0 token endpoint (client_credentials grant)",
+    responses={400: {"description": "RFC 6749 error JSON"}, 401: {"description": "invalid_client"}},
+)
+def token(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    grant_type: Annotated[str | None, Form()] = None,
+    scope: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    try:
+        if grant_type != "client_credentials":
+            raise UnsupportedGrantType("grant_type must be client_credentials") if grant_type else InvalidRequest(
+                "grant_type is missing"
+            )
+        cid, secret = _credentials(authorization, client_id, client_secret)
+        issued = client_credentials_grant(
+            session, token_service(runtime), client_id=cid, client_secret=secret, scope=scope, now=runtime.clock.now()
+        )
+    except OAuthError as exc:
+        return _oauth_error(exc)  # returned, not raised: the failed-auth audit event commits
+    body = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in, "scope": issued.scope}
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that verify ecert's tokens (JWK Set)")
+def jwks(runtime: RuntimeDep) -> JSONResponse:
+    keys = token_service(runtime).keys.jwks()
+    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def _token_field(request: Request) -> str:
+    body = await request.body()
+    if len(body) > MAX_VERIFY_BODY:
+        return ""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return ""
+        value = data.get("token") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else ""
+    values = parse_qs(body.decode("utf-8", "replace")).get("token") or [""]
+    return values[0]
+
+
+def _introspection(claims: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    answer = {"active": True, "token_type": "Bearer", "kind": principal.kind}
+    for name in ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "acr", "dept"):
+        if name in claims:
+            answer[name] = claims[name]
+    return answer
+
+
+@router.post(
+    "/api/v1/identity/verify",
+    summary="Check a token (RFC 7662 introspection shape): form or JSON field `token`",
+    openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {"token": {"type": "string"}}, "required": ["token"]}}}}},
+)
+async def verify(request: Request, caller: Verifying, runtime: RuntimeDep) -> JSONResponse:
+    token = await _token_field(request)
+    if not token:
+        raise InvalidInput("send the token to check in the field `token`")
+    try:
+        verified = token_service(runtime).verify(token)
+    except InvalidToken:
+        return JSONResponse({"active": False}, headers=_NO_STORE)
+    return JSONResponse(_introspection(dict(verified.claims), Principal.from_token(verified)), headers=_NO_STORE)

@@ -1,0 +1,138 @@
+"""Who is calling: bearer access tokens to a :class:`Principal`, and scope checks on routes.
+
+``current_principal`` turns ``Authorization: Bearer <jwt>`` into a Principal (401 problem
+``unauthenticated`` with ``WWW-Authenticate: Bearer`` when missing or invalid);
+``require_scopes(...)`` adds the scope check (403 problem ``insufficient-scope``). A platform
+administrator (a client without a department holding ``platform:admin``) passes every scope
+check; routes then make it name the department it acts for (``licensing.department_for``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+
+from api.deps import get_runtime
+from api.problems import register_problem_type
+from ecert.errors import Forbidden, Unauthenticated
+from ecert.runtime import Runtime
+from identity.scopes import ADMIN_SCOPE
+from identity.tokens import AccessTokens, InvalidToken, TokenKeys, VerifiedToken
+
+__all__ = [
+    "Principal",
+    "PrincipalKind",
+    "current_principal",
+    "require_scopes",
+    "token_service",
+    "api_audience",
+    "InsufficientScope",
+    "BearerRequired",
+    "CurrentPrincipal",
+]
+
+PrincipalKind = Literal["client", "admin", "person", "staff"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request.
+
+    ``department`` is None for platform administrators (and, later, for people): routes that
+    act for a department must require a department scope, which people never hold.
+    """
+
+    subject: str
+    kind: PrincipalKind
+    department: str | None
+    scopes: frozenset[str]
+    acr: str | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+    def allows(self, scope: str) -> bool:
+        return self.is_admin or (self.department is not None and scope in self.scopes)
+
+    @classmethod
+    def from_token(cls, token: VerifiedToken) -> Principal:
+        kind: PrincipalKind = "admin" if token.is_admin else "client"
+        return cls(
+            subject=token.subject, kind=kind, department=token.department, scopes=token.scopes, acr=token.acr,
+            client_id=token.client_id, token_id=token.claims.get("jti"),
+        )
+
+
+class BearerRequired(Unauthenticated):
+    """No valid bearer token; carries the RFC 6750 challenge."""
+
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        super().__init__(detail)
+        challenge = 'Bearer realm="ecert"' + (f', error="{error}"' if error else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class InsufficientScope(Forbidden):
+    """The token lacks a scope the route needs."""
+
+    slug = "insufficient-scope"
+    title = "The token lacks a required scope"
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        super().__init__(f"this needs scope(s): {' '.join(scopes)}", required_scopes=list(scopes))
+        self.headers = {"WWW-Authenticate": f'Bearer realm="ecert", error="insufficient_scope", scope="{" ".join(scopes)}"'}
+
+
+register_problem_type(InsufficientScope.slug, InsufficientScope.title, InsufficientScope.__doc__ or "")
+
+
+def api_audience(runtime: Runtime) -> str:
+    """The ``aud`` of access tokens for ecert's own API."""
+    return runtime.settings.public_url.rstrip("/") + "/api"
+
+
+def token_service(runtime: Runtime) -> AccessTokens:
+    """The runtime's access-token service (Vault key ``token-signing``), built once."""
+    def factory(rt: Runtime) -> AccessTokens:
+        return AccessTokens(
+            TokenKeys(rt.keystore), issuer=rt.settings.public_url.rstrip("/"), audience=api_audience(rt), clock=rt.clock
+        )
+
+    return runtime.service("tokens", factory)
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise BearerRequired("send an access token: Authorization: Bearer <token>", error=None)
+    return credentials.strip()
+
+
+async def current_principal(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Principal:
+    """The caller, from a valid access token (CPU only: public keys are cached)."""
+    token = bearer_token(request)
+    try:
+        verified = token_service(runtime).verify(token)
+    except InvalidToken as exc:
+        raise BearerRequired(exc.detail) from exc
+    return Principal.from_token(verified)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_scopes(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency: the caller, if it holds every one of ``scopes`` (admins hold them all)."""
+    async def checked(principal: CurrentPrincipal) -> Principal:
+        if not all(principal.allows(scope) for scope in scopes):
+            raise InsufficientScope(scopes)
+        return principal
+
+    checked.__name__ = "require_" + "_".join(s.replace(":", "_") for s in scopes)
+    return checked
