@@ -1,0 +1,147 @@
+"""pyHanko back ends over our own services: a CMS signer whose key stays in Vault, and a
+timestamper that asks the in-process TSA.
+
+Both can be *primed* with a batch: :meth:`VaultSigner.prime` signs the digests of many
+signed-attribute blobs in one ``sign_batch`` round trip and keeps the results until pyHanko asks
+for them through :meth:`async_sign_raw`; :meth:`AuthorityTimeStamper.prime` does the same for
+timestamp tokens when the TSA offers ``timestamp_batch``. Without priming, each falls back to
+one call per signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+
+from asn1crypto import cms, tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError, get_nonce
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from keys import KeyRef, KeyStore
+from signing.material import BatchTimestampAuthority, TimestampAuthority
+
+__all__ = ["VaultSigner", "AuthorityTimeStamper", "to_asn1"]
+
+_ECDSA_P256_MAX_DER = 72  # SEQUENCE { INTEGER r, INTEGER s }, both up to 33 bytes
+
+
+def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+
+
+class VaultSigner(Signer):
+    """Signs CMS signed attributes with one Vault transit key version (ECDSA P-256, SHA-256)."""
+
+    def __init__(
+        self,
+        keystore: KeyStore,
+        key: KeyRef,
+        certificate: x509.Certificate,
+        chain: Sequence[x509.Certificate] = (),
+    ) -> None:
+        super().__init__(
+            signing_cert=to_asn1(certificate),
+            cert_registry=SimpleCertificateStore.from_certs([to_asn1(c) for c in chain]),
+            embed_roots=True,
+        )
+        self.keystore = keystore
+        self.key = key
+        self.round_trips = 0
+        self._primed: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def prime(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """Sign the SHA-256 digests of ``blobs`` in one batch, kept for :meth:`async_sign_raw`."""
+        digests = [hashlib.sha256(blob).digest() for blob in blobs]
+        if not digests:
+            return []
+        signatures = self.keystore.sign_batch(self.key, digests, hash_name="sha256")
+        self.round_trips += 1
+        with self._lock:
+            for digest, signature in zip(digests, signatures, strict=True):
+                self._check_version(signature.key)
+                self._primed[digest] = signature.value
+        return [signature.value for signature in signatures]
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        if digest_algorithm.lower() != "sha256":
+            raise SigningError(f"the seal key signs SHA-256 only, not {digest_algorithm}")
+        if dry_run:
+            return bytes(_ECDSA_P256_MAX_DER)
+        digest = hashlib.sha256(data).digest()
+        with self._lock:
+            primed = self._primed.pop(digest, None)
+        if primed is not None:
+            return primed
+        signature = self.keystore.sign(self.key, digest, hash_name="sha256")
+        self.round_trips += 1
+        self._check_version(signature.key)
+        return signature.value
+
+    def _check_version(self, used: KeyRef) -> None:
+        if used != self.key:
+            raise SigningError(f"Vault signed with {used}, not the certified {self.key}")
+
+
+def _imprint(token: cms.ContentInfo) -> tuple[str, bytes, int | None]:
+    info = token["content"]["encap_content_info"]["content"].parsed
+    imprint = info["message_imprint"]
+    return imprint["hash_algorithm"]["algorithm"].native, imprint["hashed_message"].native, info["nonce"].native
+
+
+class AuthorityTimeStamper(TimeStamper):
+    """A pyHanko :class:`TimeStamper` that calls :class:`TimestampAuthority` in-process (no HTTP).
+
+    Every token is checked to be over the imprint (and nonce) we asked for.
+    """
+
+    def __init__(self, authority: TimestampAuthority) -> None:
+        super().__init__(include_nonce=True)
+        self.authority = authority
+        self.calls = 0
+        self._primed: dict[tuple[str, bytes], cms.ContentInfo] = {}
+        self._lock = threading.Lock()
+
+    def prime(self, message_digests: Sequence[bytes], md_algorithm: str) -> None:
+        """Fetch tokens for many imprints at once if the TSA can; otherwise do nothing."""
+        if not message_digests or not isinstance(self.authority, BatchTimestampAuthority):
+            return
+        tokens = self.authority.timestamp_batch(list(message_digests), md_algorithm)
+        self.calls += 1
+        with self._lock:
+            for digest, der in zip(message_digests, tokens, strict=True):
+                token = self._checked(der, digest, md_algorithm, None)
+                self._primed[(md_algorithm, digest)] = token
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        with self._lock:
+            primed = self._primed.pop((md_algorithm, message_digest), None)
+        if primed is not None:
+            return primed
+        nonce = get_nonce()
+        der = self.authority.timestamp(message_digest, md_algorithm, nonce=nonce)
+        self.calls += 1
+        return self._checked(der, message_digest, md_algorithm, nonce)
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        raise NotImplementedError("AuthorityTimeStamper answers async_timestamp directly")
+
+    @staticmethod
+    def _checked(der: bytes, digest: bytes, md_algorithm: str, nonce: int | None) -> cms.ContentInfo:
+        try:
+            token = cms.ContentInfo.load(der)
+            algorithm, imprint, got_nonce = _imprint(token)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise TimestampRequestError(f"the TSA returned a malformed token: {exc}") from exc
+        if algorithm != md_algorithm.lower() or imprint != digest:
+            raise TimestampRequestError("the TSA stamped a different message imprint")
+        if nonce is not None and got_nonce != nonce:
+            raise TimestampRequestError("the TSA returned a different nonce")
+        return token
