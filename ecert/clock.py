@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "utcnow"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "utcnow", "as_utc"]
 
 
 class Clock(Protocol):
@@ -36,3 +36,8 @@ class FixedClock:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC (SQLite hands back naive datetimes that were written as UTC)."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)

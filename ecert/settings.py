@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     vault_timeout: float = Field(10.0, gt=0)
     embedded_vault_port: int = Field(8200, ge=1, le=65534)
 
+    ca_organization: str = Field("Example Province Government", min_length=1, max_length=40)
+    ca_country: str = Field("CN", pattern=r"^[A-Z]{2}$")
+
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
 

@@ -102,7 +102,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, openbao: ManagedOpenBao, 
         vault_secret_id=SecretStr(vault_credentials.secret_id or ""),
         demo=False,
         auto_migrate=False,
-        public_url="http://testserver",
+        public_url="http://ecert.test",
     )
 
 

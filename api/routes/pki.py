@@ -1,0 +1,102 @@
+"""Public PKI endpoints: CA certificates, CRLs, the OCSP responder and the time-stamping authority.
+
+These speak their protocols' own media types (RFC 2585, RFC 6960, RFC 3161); malformed OCSP and
+TSA requests get the protocol's error response, never a problem document or a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep
+from api.problems import register_problem_type
+from ca import errors as ca_errors
+from ca.ocsp import MAX_REQUEST_BYTES as OCSP_MAX
+from ca.service import NoSealCertificate, authority_for
+from ca.tsa import MAX_REQUEST_BYTES as TSA_MAX
+from ecert.errors import InvalidInput
+
+router = APIRouter(prefix="/pki", tags=["pki"])
+
+for _error in (ca_errors.ProfileViolation, ca_errors.InvalidCsr, ca_errors.UnknownDepartment, ca_errors.DepartmentDisabled,
+               ca_errors.DuplicateDepartment, ca_errors.UnknownCertificate, ca_errors.AlreadyRevoked,
+               ca_errors.InvalidRevocationReason, ca_errors.UnknownAuthority, ca_errors.HierarchyNotReady, NoSealCertificate):
+    register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
+
+CaName = Annotated[str, Path(pattern=r"^[a-z0-9-]{1,32}$")]
+_OCSP_TYPE = "application/ocsp-response"
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit`` (read no further than that)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.get("/ca/{name}.crt", summary="A CA certificate (DER)", response_class=Response)
+def ca_certificate(name: CaName, runtime: RuntimeDep) -> Response:
+    cert = authority_for(runtime).ca_certificate(name)
+    return Response(cert.public_bytes(serialization.Encoding.DER), media_type="application/pkix-cert",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/ca/{name}.pem", summary="A CA certificate (PEM)", response_class=Response)
+def ca_certificate_pem(name: CaName, runtime: RuntimeDep) -> Response:
+    cert = authority_for(runtime).ca_certificate(name)
+    return Response(cert.public_bytes(serialization.Encoding.PEM), media_type="application/x-pem-file",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/chain.pem", summary="The issuing CA and the root (PEM), the chain for every seal", response_class=Response)
+def chain_pem(runtime: RuntimeDep) -> Response:
+    hierarchy = authority_for(runtime).hierarchy()
+    pem = hierarchy.issuing.pem + hierarchy.root.pem
+    return Response(pem, media_type="application/x-pem-file", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/crl/{name}.crl", summary="The CA's current CRL (DER)", response_class=Response)
+def crl(name: CaName, runtime: RuntimeDep) -> Response:
+    der = authority_for(runtime).crl(name)
+    return Response(der, media_type="application/pkix-crl", headers={"Cache-Control": "public, max-age=60"})
+
+
+def _ocsp_response(der: bytes) -> Response:
+    return Response(der, media_type=_OCSP_TYPE, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.post("/ocsp", summary="OCSP responder (RFC 6960, POST)", response_class=Response)
+async def ocsp_post(request: Request, runtime: RuntimeDep) -> Response:
+    body = await _body(request, OCSP_MAX)
+    return _ocsp_response(await run_in_threadpool(authority_for(runtime).ocsp, body or b""))
+
+
+@router.get("/ocsp/{encoded:path}", summary="OCSP responder (RFC 6960, GET with the base64 request in the path)",
+            response_class=Response)
+def ocsp_get(encoded: str, runtime: RuntimeDep) -> Response:
+    try:
+        der = base64.b64decode(encoded.replace("-", "+").replace("_", "/") + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        der = b""
+    return _ocsp_response(authority_for(runtime).ocsp(der[: OCSP_MAX + 1]))
+
+
+@router.post("/tsa", summary="Time-stamping authority (RFC 3161 over HTTP)", response_class=Response)
+async def tsa(request: Request, runtime: RuntimeDep) -> Response:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip() not in ("application/timestamp-query", ""):
+        raise InvalidInput("send a DER TimeStampReq as application/timestamp-query")
+    body = await _body(request, TSA_MAX)
+    reply = await run_in_threadpool(authority_for(runtime).tsa_respond, body or b"")
+    return Response(reply, media_type="application/timestamp-reply")

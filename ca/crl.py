@@ -1,0 +1,121 @@
+"""Certificate revocation lists: built from the revoked rows of one CA, numbered, kept fresh.
+
+A CRL is rebuilt when a revocation made it stale or when less than half of its validity is
+left, so a published CRL never expires while the service runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlmodel import Session, select
+
+from ca import profiles
+from ca.hierarchy import Authority
+from ca.models import CrlRecord, IssuedCertificate
+from ecert.clock import as_utc
+from keys import KeyStore, remote_private_key
+
+__all__ = ["RevokedEntry", "build_crl", "revoked_entries", "CrlState", "crl_state", "refresh_crl"]
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial: int
+    revoked_at: dt.datetime
+    reason: str | None
+    invalidity_date: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CrlState:
+    issuer: str
+    number: int
+    this_update: dt.datetime | None
+    next_update: dt.datetime | None
+    fresh: bool
+
+
+def build_crl(
+    keystore: KeyStore, authority: Authority, entries: Iterable[RevokedEntry], *, number: int,
+    this_update: dt.datetime, next_update: dt.datetime,
+) -> x509.CertificateRevocationList:
+    """Sign a CRL for ``authority`` listing ``entries`` (RFC 5280 §5: number, AKI, reasons)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(authority.certificate.subject)
+        .last_update(this_update)
+        .next_update(next_update)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key()), critical=False)  # type: ignore[arg-type]
+    )
+    for entry in entries:
+        revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.revoked_at)
+        if entry.reason and entry.reason != x509.ReasonFlags.unspecified.value:
+            revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
+        if entry.invalidity_date is not None:
+            revoked = revoked.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
+        builder = builder.add_revoked_certificate(revoked.build())
+    signer = remote_private_key(keystore, authority.key)
+    return builder.sign(signer, profiles.signature_hash(signer.public_key()))  # type: ignore[arg-type]
+
+
+def revoked_entries(session: Session, issuer: str) -> list[RevokedEntry]:
+    rows = session.execute(
+        select(IssuedCertificate.serial, IssuedCertificate.revoked_at, IssuedCertificate.revocation_reason,
+               IssuedCertificate.invalidity_date)
+        .where(IssuedCertificate.issuer == issuer, IssuedCertificate.revoked_at.is_not(None))  # type: ignore[union-attr]
+    )
+    return [
+        RevokedEntry(int(serial, 16), as_utc(at), reason, as_utc(invalid) if invalid else None)
+        for serial, at, reason, invalid in rows
+    ]
+
+
+def crl_state(session: Session, issuer: str, now: dt.datetime) -> CrlState:
+    """Whether ``issuer``'s stored CRL can be served as it is (no DER is read)."""
+    row = session.execute(
+        select(CrlRecord.number, CrlRecord.this_update, CrlRecord.next_update, CrlRecord.changes, CrlRecord.built_from)
+        .where(CrlRecord.issuer == issuer)
+    ).first()
+    if row is None:
+        return CrlState(issuer, 0, None, None, fresh=False)
+    number, this_update, next_update, changes, built_from = row
+    fresh = (
+        built_from == changes and this_update is not None and next_update is not None
+        and now < as_utc(this_update) + (as_utc(next_update) - as_utc(this_update)) / 2
+    )
+    return CrlState(issuer, number, as_utc(this_update) if this_update else None,
+                    as_utc(next_update) if next_update else None, fresh)
+
+
+def refresh_crl(session: Session, keystore: KeyStore, authority: Authority, validity: dt.timedelta, now: dt.datetime) -> bytes:
+    """The CA's current CRL as DER, rebuilding it under a row lock if it is stale."""
+    record = session.get(CrlRecord, authority.name, with_for_update=True)
+    if record is None:
+        record = CrlRecord(issuer=authority.name)
+        session.add(record)
+        session.flush()
+    state = crl_state(session, authority.name, now)
+    if state.fresh and record.crl_der is not None:
+        return record.crl_der
+    seen = record.changes
+    crl = build_crl(keystore, authority, revoked_entries(session, authority.name), number=record.number + 1,
+                    this_update=now, next_update=now + validity)
+    der = crl.public_bytes(serialization.Encoding.DER)
+    stored = session.execute(
+        sa.update(CrlRecord).where(CrlRecord.issuer == authority.name, CrlRecord.number == record.number).values(  # type: ignore[arg-type]
+            number=record.number + 1, this_update=now, next_update=now + validity, crl_der=der, built_from=seen,
+        )
+    )
+    if stored.rowcount == 0:  # type: ignore[attr-defined]  # another process numbered one first: serve theirs
+        session.expire(record)
+        latest = session.get(CrlRecord, authority.name, populate_existing=True)
+        assert latest is not None and latest.crl_der is not None
+        return latest.crl_der
+    return der
