@@ -17,10 +17,10 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from audit.trail import record_event
+from ca.departments import active_department, validate_code
 from ecert.clock import as_utc
 from ecert.errors import Conflict, InvalidInput, NotFound
 from identity.models import ApiClient
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 CLIENT_ID_PATTERN = re.compile(r"^cl_[0-9a-f]{20}$")
-_DEPARTMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _HASH_KEY = b"ecert/identity/client-secret/v1"
 # Compared against when the client is unknown, so that path costs what a wrong secret costs.
 _DUMMY_HASH = hashlib.sha256(b"no such client").hexdigest()
@@ -114,19 +113,7 @@ def _check_department(session: Session, department: str | None, scopes: tuple[st
         return
     if ADMIN_SCOPE in scopes:
         raise InvalidInput("platform:admin is only for clients without a department")
-    if not _DEPARTMENT.match(department):
-        raise InvalidInput(f"invalid department code {department!r}")
-    _department_exists(session, department)
-
-
-def _department_exists(session: Session, code: str) -> None:
-    """Refuse unknown departments once the department register (ca.departments) exists."""
-    try:
-        from ca.departments import active_department
-    except ImportError:  # the register is not in this build yet: any well-formed code goes
-        return
-    if sa.inspect(session.connection()).has_table("ca_department"):  # TODO: drop once ca's migration lands
-        active_department(session, code)
+    active_department(session, validate_code(department))  # UnknownDepartment, DepartmentDisabled
 
 
 def create_client(
