@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ecert.errors import ConfigurationError, InvalidInput, ServiceUnavailable
+from ecert.errors import ConfigurationError, Conflict, InvalidInput, ServiceUnavailable
 
-__all__ = ["InvalidPdf", "SealMisconfigured", "SealingUnavailable"]
+__all__ = ["InvalidPdf", "SealMisconfigured", "SealUnusable", "SealingUnavailable"]
 
 
 class InvalidPdf(InvalidInput):
@@ -19,6 +19,13 @@ class SealMisconfigured(ConfigurationError):
 
     slug = "seal-misconfigured"
     title = "The department seal is misconfigured"
+
+
+class SealUnusable(Conflict):
+    """The department's seal certificate does not validate today (revoked, expired, untrusted)."""
+
+    slug = "seal-unusable"
+    title = "The department seal cannot be used"
 
 
 class SealingUnavailable(ServiceUnavailable):

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from ecert.clock import Clock, SystemClock
 from keys import KeyStore
 from keys.errors import KeyStoreError
 from signing.appearance import seal_stamp_style, seal_text_params
-from signing.errors import SealingUnavailable, SealMisconfigured
+from signing.errors import SealingUnavailable, SealMisconfigured, SealUnusable
 from signing.material import RevocationSource, SealCredential, SealDirectory, TimestampAuthority
 from signing.render import SEAL_BOX, render_licence
 from signing.signer import AuthorityTimeStamper, VaultSigner
@@ -45,6 +46,16 @@ from signing.uploads import UploadLimits, check_upload
 __all__ = ["PadesSealer", "SEAL_FIELD"]
 
 SEAL_FIELD = "ecert-seal"
+
+
+class _NoFetchingWarning(logging.Filter):
+    """pyHanko warns on every signature that fetching is off; here that is the design (no network)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fetching is not allowed" not in record.getMessage()
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchingWarning())
 _MD = "sha256"
 _STAMP_W, _STAMP_H = SEAL_BOX[2] - SEAL_BOX[0], SEAL_BOX[3] - SEAL_BOX[1]
 
@@ -170,8 +181,11 @@ class PadesSealer:
             return asyncio.run(self._seal_all(seal, jobs))
         except (TimestampRequestError, KeyStoreError) as exc:
             raise SealingUnavailable(f"sealing failed on a dependency: {exc}") from exc
-        except (PathBuildingError, PathValidationError) as exc:
-            raise SealMisconfigured(f"the seal chain does not validate with its own revocation data: {exc}") from exc
+        except SigningError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, (PathBuildingError, PathValidationError)):
+                raise SealUnusable(f"the seal of {seal.credential.department_code} does not validate: {cause}") from exc
+            raise
 
     async def _seal_all(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
         context = await self._validation_context(seal)
