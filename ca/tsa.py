@@ -19,12 +19,18 @@ from cryptography.hazmat.primitives import serialization
 from ca.hierarchy import Delegate
 from keys import KeyStore
 
-__all__ = ["TimestampAuthority", "POLICY_OID", "MAX_REQUEST_BYTES", "TimestampRejected"]
+__all__ = ["TimestampAuthority", "RejectionResponse", "POLICY_OID", "MAX_REQUEST_BYTES", "TimestampRejected"]
 
 #: ETSI EN 319 421 best-practices time-stamp policy, which this TSA follows.
 POLICY_OID = "0.4.0.2023.1.1"
 MAX_REQUEST_BYTES = 8 * 1024
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+class RejectionResponse(core.Sequence):
+    """A TimeStampResp without a token (asn1crypto's own class insists on one)."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]
 
 
 class TimestampRejected(Exception):
@@ -74,7 +80,7 @@ class TimestampAuthority:
                 request["nonce"].native, now, bool(request["cert_req"].native),
             )
         except TimestampRejected as exc:
-            return tsp.TimeStampResp({
+            return RejectionResponse({
                 "status": {"status": "rejection", "status_string": [exc.text], "fail_info": {exc.failure}},
             }).dump()
         return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
