@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
@@ -37,7 +38,7 @@ from ecert.clock import Clock, SystemClock
 from keys import KeyStore
 from keys.errors import KeyStoreError
 from signing.appearance import seal_stamp_style, seal_text_params
-from signing.errors import SealingUnavailable, SealMisconfigured, SealUnusable
+from signing.errors import InvalidPdf, SealingUnavailable, SealMisconfigured, SealUnusable
 from signing.material import RevocationSource, SealCredential, SealDirectory, TimestampAuthority
 from signing.render import SEAL_BOX, render_licence
 from signing.signer import AuthorityTimeStamper, VaultSigner
@@ -147,7 +148,10 @@ class PadesSealer:
         box = (x1 - width - 18, y0 + 18, x1 - 18, y0 + 18 + height)
         seal = self._seal_for(department_code)
         job = _Job(pdf_bytes, checked.pages - 1, box, certify=not checked.signed)
-        return self._run(seal, [job])[0]
+        try:
+            return self._run(seal, [job])[0]
+        except (PdfError, SigningError) as exc:  # the document itself forbids or breaks the seal
+            raise InvalidPdf(f"the PDF cannot be sealed: {exc}") from exc
 
     # -- credentials ---------------------------------------------------------------------
     def _seal_for(self, department_code: str) -> _Seal:

@@ -101,8 +101,9 @@ def _count_pages(reader: PdfFileReader, limits: UploadLimits) -> int:
 
 
 def _last_page_box(reader: PdfFileReader, pages: int) -> tuple[float, float, float, float]:
-    page, _ = reader.find_page_for_modification(pages - 1)
-    box = page.get("/CropBox") or _inherited(page, "/MediaBox")
+    page_ref, _ = reader.find_page_for_modification(pages - 1)
+    page = page_ref.get_object()
+    box = _inherited(page, "/CropBox") if "/CropBox" in page else _inherited(page, "/MediaBox")
     x0, y0, x1, y1 = (float(v) for v in box)
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
@@ -112,5 +113,5 @@ def _inherited(page: generic.DictionaryObject, key: str) -> generic.ArrayObject:
     while node is not None:
         if key in node:
             return node[key]  # type: ignore[no-any-return]
-        node = node.get("/Parent")
+        node = node["/Parent"] if "/Parent" in node else None
     raise InvalidPdf("the last page has no /MediaBox")
