@@ -10,9 +10,11 @@ from fastapi import FastAPI
 import ecert
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
+from api.routes import departments
 from api.routes import health
 from api.routes import licences
 from api.routes import oauth
+from api.routes import pki
 from api.routes import transparency
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
@@ -36,6 +38,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
     app.include_router(transparency.router)
+    app.include_router(pki.router)  # CA certificates, CRLs, OCSP, TSA
+    app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
     return app

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from audit.trail import record_event
 from ca.errors import AlreadyRevoked, InvalidRevocationReason, UnknownCertificate
 from ca.models import CrlRecord, IssuedCertificate
+from ecert.clock import as_utc
 from ecert.errors import InvalidInput
 
 __all__ = ["REASONS", "parse_reason", "revoke", "mark_crl_stale"]
@@ -55,7 +56,7 @@ def revoke(
     if row is None or (department is not None and row.department_code != department):
         raise UnknownCertificate(f"no certificate with serial {serial}")
     if row.revoked_at is not None:
-        raise AlreadyRevoked(f"certificate {serial} was revoked at {row.revoked_at.isoformat()}")
+        raise AlreadyRevoked(f"certificate {serial} is already revoked (since {as_utc(row.revoked_at).isoformat()})")
     if invalidity_date is not None and (invalidity_date.tzinfo is None or invalidity_date > now):
         raise InvalidInput("the invalidity date must be a timezone-aware time that is not in the future")
     row.revoked_at = now

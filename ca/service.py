@@ -8,6 +8,7 @@ and its audit events.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 
@@ -35,6 +36,8 @@ from keys import KeyRef, KeyStore
 
 __all__ = ["CertificateAuthority", "NoSealCertificate", "authority_for", "ca_config"]
 
+log = logging.getLogger(__name__)
+
 
 class NoSealCertificate(Conflict):
     """The department has no valid seal certificate with a key in ecert's Vault."""
@@ -57,6 +60,7 @@ class CertificateAuthority:
         self._seals: dict[str, tuple[SealCredential, float]] = {}
         self._seal_ttl = seal_cache_seconds
         self._crls: dict[str, tuple[int, bytes]] = {}
+        self._maintenance: tuple[threading.Thread, threading.Event] | None = None
 
     # -- hierarchy ------------------------------------------------------------------------
     def bootstrap(self) -> Hierarchy:
@@ -97,9 +101,10 @@ class CertificateAuthority:
     def add_department(self, session: Session, code: str, name: str, *, name_en: str | None = None,
                        actor: str) -> tuple[Department, IssuedCertificate]:
         """Register a department and certify its first seal key, in the caller's transaction."""
+        hierarchy = self.hierarchy()  # before writing: loading may create it in a transaction of its own
         now = self.clock.now()
         department = departments.add_department(session, code, name, name_en=name_en, actor=actor, now=now)
-        _, row = seals.issue_seal(session, self.keystore, self.hierarchy(), self.config, code, actor=actor, now=now)
+        _, row = seals.issue_seal(session, self.keystore, hierarchy, self.config, code, actor=actor, now=now)
         return department, row
 
     def renew_seal(self, session: Session, code: str, *, actor: str, rotate: bool = True) -> IssuedCertificate:
@@ -185,6 +190,38 @@ class CertificateAuthority:
         for authority in self.hierarchy().authorities:
             self.crl(authority.name)
 
+    def maintain(self) -> None:
+        """Scheduled work: renew delegate certificates that are due, refresh CRLs before nextUpdate."""
+        self.bootstrap()
+        self.refresh_crls()
+
+    def start_maintenance(self, interval: float = 300.0) -> None:
+        """Run :meth:`maintain` now and then every ``interval`` seconds in a daemon thread."""
+        with self._lock:
+            if self._maintenance is not None:
+                return
+            stop = threading.Event()
+
+            def loop() -> None:
+                while True:
+                    try:
+                        self.maintain()
+                    except Exception:  # noqa: BLE001  # Vault or database down: log, try again next round
+                        log.exception("CA maintenance failed; retrying in %s s", interval)
+                    if stop.wait(interval):
+                        return
+
+            thread = threading.Thread(target=loop, name="ca-maintenance", daemon=True)
+            self._maintenance = (thread, stop)
+        thread.start()
+
+    def stop_maintenance(self) -> None:
+        with self._lock:
+            maintenance, self._maintenance = self._maintenance, None
+        if maintenance is not None:
+            maintenance[1].set()
+            maintenance[0].join(timeout=30)
+
     def crl_for(self, issuer: x509.Certificate) -> bytes:
         for authority in self.hierarchy().authorities:
             if authority.certificate == issuer:
@@ -207,6 +244,12 @@ class CertificateAuthority:
         self.hierarchy()
         assert self._tsa is not None
         return self._tsa.timestamp(message_imprint, hash_name, nonce=nonce, now=self.clock.now())
+
+    def timestamp_batch(self, message_imprints: list[bytes], hash_name: str) -> list[bytes]:
+        """Tokens for many imprints with one Vault round trip (for bulk sealing)."""
+        self.hierarchy()
+        assert self._tsa is not None
+        return self._tsa.timestamp_batch(message_imprints, hash_name, now=self.clock.now())
 
     def tsa_respond(self, request_der: bytes) -> bytes:
         self.hierarchy()

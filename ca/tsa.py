@@ -107,7 +107,22 @@ class TimestampAuthority:
             raise TimestampRejected("unaccepted_extension", "request extensions are not supported")
         return request
 
+    def timestamp_batch(self, message_imprints: list[bytes], hash_name: str, *, now: dt.datetime | None = None) -> list[bytes]:
+        """Tokens for many imprints with one Vault round trip (bulk sealing)."""
+        for imprint in message_imprints:
+            if _DIGEST_SIZES.get(hash_name) != len(imprint):
+                raise TimestampRejected("bad_alg", f"a {hash_name} imprint of {len(imprint)} bytes is not supported")
+        at = now or dt.datetime.now(dt.timezone.utc)
+        parts = [self._to_be_signed(imprint, hash_name, None, at) for imprint in message_imprints]
+        signatures = self._keystore.sign_batch(self._delegate.key, [digest for _, _, digest in parts], hash_name="sha256")
+        return [self._assemble(content, attrs, sig.value, True).dump() for (content, attrs, _), sig in zip(parts, signatures)]
+
     def _token(self, imprint: bytes, hash_name: str, nonce: int | None, now: dt.datetime, include_certs: bool) -> cms.ContentInfo:
+        content, signed_attrs, digest = self._to_be_signed(imprint, hash_name, nonce, now)
+        signature = self._keystore.sign(self._delegate.key, digest, hash_name="sha256")
+        return self._assemble(content, signed_attrs, signature.value, include_certs)
+
+    def _to_be_signed(self, imprint: bytes, hash_name: str, nonce: int | None, now: dt.datetime) -> tuple[bytes, cms.CMSAttributes, bytes]:
         info = {
             "version": "v1",
             "policy": POLICY_OID,
@@ -120,15 +135,16 @@ class TimestampAuthority:
         }
         if nonce is not None:
             info["nonce"] = nonce
-        tst_info = tsp.TSTInfo(info)
-        content = tst_info.dump()
+        content = tsp.TSTInfo(info).dump()
         signed_attrs = cms.CMSAttributes([
             cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
             cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": core.UTCTime(now.replace(microsecond=0))})]}),
             cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
             cms.CMSAttribute({"type": "signing_certificate_v2", "values": [self._ess]}),
         ])
-        signature = self._keystore.sign(self._delegate.key, hashlib.sha256(signed_attrs.dump()).digest(), hash_name="sha256")
+        return content, signed_attrs, hashlib.sha256(signed_attrs.dump()).digest()
+
+    def _assemble(self, content: bytes, signed_attrs: cms.CMSAttributes, signature: bytes, include_certs: bool) -> cms.ContentInfo:
         signer = cms.SignerInfo({
             "version": "v1",
             "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
@@ -137,7 +153,7 @@ class TimestampAuthority:
             "digest_algorithm": {"algorithm": "sha256"},
             "signed_attrs": signed_attrs,
             "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-            "signature": signature.value,
+            "signature": signature,
         })
         fields: dict[str, object] = {
             "version": "v3",
@@ -147,5 +163,4 @@ class TimestampAuthority:
         }
         if include_certs:
             fields["certificates"] = [self._cert, *self._chain]
-        signed_data = cms.SignedData(fields)
-        return cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
+        return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(fields)})

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Path, Request, Response
@@ -22,7 +24,17 @@ from ca.service import NoSealCertificate, authority_for
 from ca.tsa import MAX_REQUEST_BYTES as TSA_MAX
 from ecert.errors import InvalidInput
 
-router = APIRouter(prefix="/pki", tags=["pki"])
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Create the CA hierarchy if needed before serving, and keep CRLs and delegate certificates fresh."""
+    authority = authority_for(app.state.runtime)
+    await run_in_threadpool(authority.bootstrap)
+    authority.start_maintenance()
+    yield
+    await run_in_threadpool(authority.stop_maintenance)
+
+
+router = APIRouter(prefix="/pki", tags=["pki"], lifespan=lifespan)
 
 for _error in (ca_errors.ProfileViolation, ca_errors.InvalidCsr, ca_errors.UnknownDepartment, ca_errors.DepartmentDisabled,
                ca_errors.DuplicateDepartment, ca_errors.UnknownCertificate, ca_errors.AlreadyRevoked,

@@ -90,3 +90,21 @@ def test_the_in_process_timestamp_matches_the_imprint(authority: CertificateAuth
     info = cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"].parsed
     assert info["message_imprint"]["hashed_message"].native == digest
     assert info["nonce"].native == 42 and info["policy"].native == POLICY_OID
+
+
+def test_a_batch_of_timestamps_costs_one_vault_call_and_each_verifies(authority: CertificateAuthority, tmp_path: Path) -> None:
+    from asn1crypto import cms
+
+    digests = [hashlib.sha256(str(i).encode()).digest() for i in range(5)]
+    tokens = authority.timestamp_batch(digests, "sha256")
+    h = authority.hierarchy()
+    root = write_pem(tmp_path / "root.pem", h.root.certificate)
+    issuing = write_pem(tmp_path / "issuing.pem", h.issuing.certificate)
+    for i, (digest, token) in enumerate(zip(digests, tokens)):
+        info = cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"].parsed
+        assert info["message_imprint"]["hashed_message"].native == digest
+        path = tmp_path / f"t{i}.der"
+        path.write_bytes(token)
+        result = run("openssl", "ts", "-verify", "-digest", digest.hex(), "-token_in", "-in", path, "-CAfile", root,
+                     "-untrusted", issuing)
+        assert "Verification: OK" in result.stdout

@@ -1,0 +1,35 @@
+"""What every command module shares: JSON-or-text output and a runtime with Vault for one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ecert.settings import Settings
+
+__all__ = ["emit", "command_runtime"]
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print ``data`` as JSON with ``--json``, else the human-readable ``text``."""
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+@contextmanager
+def command_runtime(settings: Settings) -> Iterator[Any]:
+    """A Runtime for one command: adopts (or starts, then stops) the embedded OpenBao when no Vault is configured."""
+    from ecert.runtime import Runtime, start_embedded_vault
+
+    server = None
+    if settings.embedded_vault:
+        server, settings = start_embedded_vault(settings)
+    runtime = Runtime.build(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        if server is not None:
+            server.stop()
