@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from audit import record_event
+from audit.tlog import append_leaf
 from certificates.blobs import BlobStore
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.identifiers import LicenceNumber, format_number, new_token, next_serial
@@ -205,6 +206,8 @@ class Issuer:
                 details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id},
                 at=now,
             )
+            session.flush()
+            append_leaf(session, cert_digest=transparency_digest(row), licence_number=row.number, kind="issued", at=row.issued_at)
         session.flush()
         return licences
 
@@ -265,6 +268,11 @@ class Issuer:
                     f"a request with Idempotency-Key {key!r} is being processed; retry to get its result"
                 ) from exc
             raise
+
+
+def transparency_digest(licence: Licence) -> bytes:
+    """What the transparency log commits to for a licence: its sealed PDF, or its content digest if unsealed."""
+    return bytes.fromhex(licence.pdf_sha256 or licence.fields_digest)
 
 
 def _text(value: Any) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from audit import record_event
+from audit.tlog import append_leaf
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
-from certificates.issuance import Actor, IssueRequest, Issuer
+from certificates.issuance import Actor, IssueRequest, Issuer, transparency_digest
 from certificates.lifecycle import Action, Status, transition
 from certificates.models import Licence, LicenceEvent
 from ecert.clock import Clock
@@ -143,6 +144,7 @@ def amend(
     new, _ = issuer.issue_one(session, actor, replace(prepared))
     old.superseded_by_id = new.id
     _apply(session, actor, old, Action.SUPERSEDE, reason, now, now, {"superseded_by": new.number})
+    append_leaf(session, cert_digest=transparency_digest(old), licence_number=old.number, kind="superseded", at=now)
     return new, old, False
 
 

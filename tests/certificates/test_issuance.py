@@ -197,3 +197,24 @@ def test_concurrent_retries_with_one_key_create_one_licence(
         stored = session.exec(select(Licence).where(Licence.department_code == department)).all()
     assert len(stored) == 1
     assert set(outcomes) - {"in-progress"} == {stored[0].id}
+
+
+
+def test_every_issued_licence_is_a_leaf_of_the_transparency_log(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType, keystore: TransitKeyStore
+) -> None:
+    from audit import merkle
+    from audit.tlog import inclusion_proof, sign_tree_head
+    from audit.treehead import LeafEntry, LeafKind, number_hash
+    from certificates.issuance import transparency_digest
+    from ecert.clock import as_utc
+
+    licence = issue(engine, issuer, actor, department)
+    head = sign_tree_head(engine, keystore, SystemClock())
+    assert head is not None
+    at = int(as_utc(licence.issued_at).timestamp() * 1000)
+    leaf = LeafEntry(LeafKind.ISSUED, at, transparency_digest(licence), number_hash(licence.number)).leaf_hash
+    with Session(engine) as session:
+        proof = inclusion_proof(session, leaf_hash=leaf)
+    assert proof.tree_head is not None
+    merkle.verify_inclusion(proof.leaf_index, proof.tree_size, leaf, proof.path, proof.tree_head.root_hash)
