@@ -12,13 +12,11 @@ import asyncio
 import datetime as dt
 import hashlib
 import io
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import cms
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -30,15 +28,15 @@ from pyhanko.sign.signers.pdf_byterange import PreparedByteRangeDigest
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner, PdfTBSDocument
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko.sign.validation import DocumentSecurityStore
 
 from certificates.sealing import LicenceDocument
 from ecert.clock import Clock, SystemClock
 from keys import KeyStore
 from keys.errors import KeyStoreError
 from signing.appearance import seal_stamp_style, seal_text_params
-from signing.errors import InvalidPdf, SealingUnavailable, SealMisconfigured, SealUnusable
+from signing.errors import InvalidPdf, SealingUnavailable, SealMisconfigured
+from signing.evidence import Evidence, gather_evidence
 from signing.material import RevocationSource, SealCredential, SealDirectory, TimestampAuthority
 from signing.render import SEAL_BOX, render_licence
 from signing.signer import AuthorityTimeStamper, VaultSigner
@@ -48,15 +46,6 @@ __all__ = ["PadesSealer", "SEAL_FIELD"]
 
 SEAL_FIELD = "ecert-seal"
 
-
-class _NoFetchingWarning(logging.Filter):
-    """pyHanko warns on every signature that fetching is off; here that is the design (no network)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "fetching is not allowed" not in record.getMessage()
-
-
-logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchingWarning())
 _MD = "sha256"
 _STAMP_W, _STAMP_H = SEAL_BOX[2] - SEAL_BOX[0], SEAL_BOX[3] - SEAL_BOX[1]
 
@@ -185,22 +174,19 @@ class PadesSealer:
             return asyncio.run(self._seal_all(seal, jobs))
         except (TimestampRequestError, KeyStoreError) as exc:
             raise SealingUnavailable(f"sealing failed on a dependency: {exc}") from exc
-        except SigningError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, (PathBuildingError, PathValidationError)):
-                raise SealUnusable(f"the seal of {seal.credential.department_code} does not validate: {cause}") from exc
-            raise
 
     async def _seal_all(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
-        context = await self._validation_context(seal)
+        evidence = None
+        if self.revocation is not None:
+            evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
         now = self.clock.now()
-        pending = [await self._prepare(seal, context, now, job) for job in jobs]
+        pending = [await self._prepare(seal, evidence, now, job) for job in jobs]
         signatures = seal.signer.prime([p.signed_attrs.dump() for p in pending])
         if self.timestamper is not None:
             self.timestamper.prime([hashlib.sha256(s).digest() for s in signatures], _MD)
-        return [await self._finish(seal, context, p) for p in pending]
+        return [await self._finish(seal, p) for p in pending]
 
-    def _signer_for(self, seal: _Seal, context: ValidationContext | None, job: _Job) -> PdfSigner:
+    def _signer_for(self, seal: _Seal, job: _Job) -> PdfSigner:
         meta = PdfSignatureMetadata(
             field_name=SEAL_FIELD,
             md_algorithm=_MD,
@@ -208,8 +194,6 @@ class PadesSealer:
             name=seal.name,
             reason="电子证照签章 E-licence seal",
             location=seal.credential.department_code,
-            embed_validation_info=context is not None,
-            validation_context=context,
             certify=job.certify,
             docmdp_permissions=fields.MDPPerm.NO_CHANGES,
         )
@@ -218,10 +202,15 @@ class PadesSealer:
         return PdfSigner(meta, signer=seal.signer, timestamper=self.timestamper, stamp_style=seal_stamp_style(), new_field_spec=spec)
 
     async def _prepare(
-        self, seal: _Seal, context: ValidationContext | None, now: dt.datetime, job: _Job
+        self, seal: _Seal, evidence: Evidence | None, now: dt.datetime, job: _Job
     ) -> _Pending:
         writer = IncrementalPdfFileWriter(io.BytesIO(job.pdf), strict=True)
-        pdf_signer = self._signer_for(seal, context, job)
+        if evidence is not None:
+            # B-LT: the DSS goes into the same (signed) revision as the seal; no VRI (PAdES baseline)
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, None, certs=evidence.certs, ocsps=evidence.ocsps, crls=evidence.crls
+            )
+        pdf_signer = self._signer_for(seal, job)
         digest, tbs, output = await pdf_signer.async_digest_doc_for_signing(
             writer,
             bytes_reserved=seal.bytes_reserved,
@@ -238,7 +227,7 @@ class PadesSealer:
         )
         return _Pending(output, digest, tbs, signed_attrs)
 
-    async def _finish(self, seal: _Seal, context: ValidationContext | None, pending: _Pending) -> bytes:
+    async def _finish(self, seal: _Seal, pending: _Pending) -> bytes:
         signature_cms = await seal.signer.async_sign_prescribed_attributes(
             _MD, pending.signed_attrs, timestamper=self.timestamper
         )
@@ -247,57 +236,5 @@ class PadesSealer:
             pending.digest,
             signature_cms,
             post_sign_instr=pending.tbs.post_sign_instructions,
-            validation_context=context,
         )
         return pending.output.getvalue()
-
-    # -- validation data ---------------------------------------------------------------------
-    async def _validation_context(self, seal: _Seal) -> ValidationContext | None:
-        """Trust our root; know the chain, the TSA's certificates and fresh CRLs/OCSP for both."""
-        if self.revocation is None:
-            return None
-        credential = seal.credential
-        known = [credential.certificate, *credential.chain]
-        leaves = [credential.certificate]
-        if self.timestamper is not None:
-            token = await self.timestamper.async_dummy_response(_MD)
-            tsa_certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in token["content"]["certificates"]]
-            known += [c for c in tsa_certs if c not in known]
-            leaves += [c for c in tsa_certs if c not in credential.chain and not _is_ca(c)]
-        crls, ocsps = self._revocation_data(known, leaves)
-        root = credential.chain[-1]
-        return ValidationContext(
-            trust_roots=[asn1_x509.Certificate.load(_der(root))],
-            other_certs=[asn1_x509.Certificate.load(_der(c)) for c in known if c != root],
-            crls=crls,
-            ocsps=ocsps,
-            allow_fetching=False,
-            revocation_mode="require",
-        )
-
-    def _revocation_data(self, known: list[x509.Certificate], leaves: list[x509.Certificate]) -> tuple[list[bytes], list[bytes]]:
-        assert self.revocation is not None
-        by_subject = {c.subject: c for c in known if _is_ca(c)}
-        crls: list[bytes] = []
-        ocsps: list[bytes] = []
-        try:
-            for issuer in by_subject.values():
-                crls.append(self.revocation.crl_for(issuer))
-            for leaf in leaves:
-                issuer = by_subject.get(leaf.issuer)
-                if issuer is None:
-                    raise SealMisconfigured(f"no issuer known for {leaf.subject.rfc4514_string()}")
-                ocsps.append(self.revocation.ocsp_for(leaf, issuer))
-        except (SealMisconfigured, SealingUnavailable):
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever the revocation source raises, sealing waits
-            raise SealingUnavailable(f"revocation data unavailable: {exc}") from exc
-        return crls, ocsps
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-

@@ -18,8 +18,8 @@ from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2, simple_cms_attribute
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, get_nonce
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -29,7 +29,8 @@ from signing.material import BatchTimestampAuthority, TimestampAuthority
 
 __all__ = ["VaultSigner", "AuthorityTimeStamper", "to_asn1"]
 
-_ECDSA_P256_MAX_DER = 72  # SEQUENCE { INTEGER r, INTEGER s }, both up to 33 bytes
+_ECDSA_P256_MAX_DER = 72
+_CONTENT_TYPE_DATA = cms.CMSAttribute.load(simple_cms_attribute("content_type", "data").dump())  # SEQUENCE { INTEGER r, INTEGER s }, both up to 33 bytes
 
 
 def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
@@ -55,7 +56,42 @@ class VaultSigner(Signer):
         self.key = key
         self.round_trips = 0
         self._primed: dict[bytes, bytes] = {}
+        self._signing_certificate: cms.CMSAttribute | None = None
         self._lock = threading.Lock()
+
+    async def signed_attrs(  # type: ignore[override]
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        attr_settings: PdfCMSSignedAttributes | None = None,
+        content_type: str = "data",
+        use_pades: bool = False,
+        timestamper: TimeStamper | None = None,
+        dry_run: bool = False,
+        is_pdf_sig: bool = True,
+    ) -> cms.CMSAttributes:
+        """PAdES signed attributes, the constant signing-certificate one kept as parsed DER.
+
+        For a plain PAdES signature pyHanko emits contentType, messageDigest and
+        signingCertificateV2; asn1crypto builds and serialises the last one slowly
+        (milliseconds, copying the issuer name), and it is the same for every signature of this
+        certificate. Anything else (CAdES extras, non-PAdES) goes through pyHanko unchanged.
+        """
+        plain = attr_settings is None or (
+            attr_settings.cades_signed_attrs is None and attr_settings.adobe_revinfo_attr is None
+        )
+        if not (use_pades and plain and content_type == "data" and digest_algorithm == "sha256"):
+            return await super().signed_attrs(
+                data_digest, digest_algorithm, attr_settings=attr_settings, content_type=content_type,
+                use_pades=use_pades, timestamper=timestamper, dry_run=dry_run, is_pdf_sig=is_pdf_sig,
+            )
+        if self._signing_certificate is None:
+            assert self.signing_cert is not None
+            attr = simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(self.signing_cert))
+            self._signing_certificate = cms.CMSAttribute.load(attr.dump())
+        return cms.CMSAttributes(
+            [_CONTENT_TYPE_DATA, simple_cms_attribute("message_digest", data_digest), self._signing_certificate]
+        )
 
     def prime(self, blobs: Sequence[bytes]) -> list[bytes]:
         """Sign the SHA-256 digests of ``blobs`` in one batch, kept for :meth:`async_sign_raw`."""

@@ -210,6 +210,26 @@ class TestTsa:
         self.chain = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
         self.calls = 0
         self.serial = 0
+        # constant parts, kept as parsed DER: asn1crypto re-serialises built structures slowly
+        cert_hash = hashlib.sha256(self.certificate.dump()).digest()
+        self._signing_certificate = cms.CMSAttribute.load(
+            cms.CMSAttribute(
+                {
+                    "type": "signing_certificate_v2",
+                    "values": [tsp.SigningCertificateV2({"certs": [tsp.ESSCertIDv2({"cert_hash": cert_hash})]})],
+                }
+            ).dump()
+        )
+        self._certificates = cms.CertificateSet.load(cms.CertificateSet([self.certificate, *self.chain]).dump())
+        self._sid = cms.SignerIdentifier.load(
+            cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                        {"issuer": self.certificate.issuer, "serial_number": self.certificate.serial_number}
+                    )
+                }
+            ).dump()
+        )
 
     def _signed_attrs(self, imprint: bytes, hash_name: str, nonce: int | None) -> tuple[bytes, cms.CMSAttributes]:
         self.serial += 1
@@ -227,17 +247,11 @@ class TestTsa:
         if nonce is not None:
             info["nonce"] = nonce
         tst_info = tsp.TSTInfo(info).dump()
-        cert_hash = hashlib.sha256(self.certificate.dump()).digest()
         attrs = cms.CMSAttributes(
             [
                 cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
                 cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(tst_info).digest()]}),
-                cms.CMSAttribute(
-                    {
-                        "type": "signing_certificate_v2",
-                        "values": [tsp.SigningCertificateV2({"certs": [tsp.ESSCertIDv2({"cert_hash": cert_hash})]})],
-                    }
-                ),
+                self._signing_certificate,
             ]
         )
         return tst_info, attrs
@@ -246,13 +260,7 @@ class TestTsa:
         signer_info = cms.SignerInfo(
             {
                 "version": "v1",
-                "sid": cms.SignerIdentifier(
-                    {
-                        "issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                            {"issuer": self.certificate.issuer, "serial_number": self.certificate.serial_number}
-                        )
-                    }
-                ),
+                "sid": self._sid,
                 "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
                 "signed_attrs": attrs,
                 "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
@@ -264,7 +272,7 @@ class TestTsa:
                 "version": "v3",
                 "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
                 "encap_content_info": {"content_type": "tst_info", "content": core.ParsableOctetString(tst_info)},
-                "certificates": [self.certificate, *self.chain],
+                "certificates": self._certificates,
                 "signer_infos": [signer_info],
             }
         )
