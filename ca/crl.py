@@ -46,21 +46,24 @@ def build_crl(
     this_update: dt.datetime, next_update: dt.datetime,
 ) -> x509.CertificateRevocationList:
     """Sign a CRL for ``authority`` listing ``entries`` (RFC 5280 §5: number, AKI, reasons)."""
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(authority.certificate.subject)
-        .last_update(this_update)
-        .next_update(next_update)
-        .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key()), critical=False)  # type: ignore[arg-type]
-    )
+    revoked = []
     for entry in entries:
-        revoked = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.revoked_at)
+        item = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.revoked_at)
         if entry.reason and entry.reason != x509.ReasonFlags.unspecified.value:
-            revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
+            item = item.add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
         if entry.invalidity_date is not None:
-            revoked = revoked.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
-        builder = builder.add_revoked_certificate(revoked.build())
+            item = item.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
+        revoked.append(item.build())
+    # built in one go: the builder's add_revoked_certificate copies its list each time (quadratic at 10^6 entries)
+    builder = x509.CertificateRevocationListBuilder(
+        issuer_name=authority.certificate.subject, last_update=this_update, next_update=next_update,
+        extensions=[
+            x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
+            x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
+                           x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key())),  # type: ignore[arg-type]
+        ],
+        revoked_certificates=revoked,
+    )
     signer = remote_private_key(keystore, authority.key)
     return builder.sign(signer, profiles.signature_hash(signer.public_key()))  # type: ignore[arg-type]
 
