@@ -46,6 +46,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
         engine.dispose()
+        _prepare_first_start(settings)
         env = {
             "ECERT_VAULT_ADDR": settings.vault_addr or "",
             "ECERT_AUTO_MIGRATE": "false",
@@ -78,6 +79,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if server is not None:
             server.stop()
     return 0
+
+
+def _prepare_first_start(settings: Settings) -> None:
+    """Before the workers start: create the CA hierarchy; on an empty database, seed the demo."""
+    from api.demo import seed_demo
+    from ca.service import authority_for
+    from ecert.runtime import Runtime
+
+    runtime = Runtime.build(settings.model_copy(update={"auto_migrate": False}))
+    try:
+        authority_for(runtime).bootstrap()
+        if settings.demo:
+            info = seed_demo(runtime)
+            if info is not None:
+                print(info.banner(), flush=True)
+    finally:
+        service = runtime.services.get("licences")
+        if service is not None:
+            service.stop()
+        runtime.close()
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
