@@ -20,7 +20,7 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from signing.errors import SealingUnavailable, SealMisconfigured, SealUnusable
-from signing.material import RevocationSource, SealCredential
+from signing.material import RevocationSource, Seal
 from signing.signer import AuthorityTimeStamper, VaultSigner
 
 __all__ = ["Evidence", "gather_evidence"]
@@ -54,7 +54,7 @@ async def _tsa_certificates(timestamper: AuthorityTimeStamper) -> list[x509.Cert
 
 
 async def gather_evidence(
-    credential: SealCredential,
+    credential: Seal,
     signer: VaultSigner,
     timestamper: AuthorityTimeStamper | None,
     revocation: RevocationSource,
@@ -84,7 +84,7 @@ async def gather_evidence(
 
 
 async def _validate(
-    credential: SealCredential,
+    credential: Seal,
     signer: VaultSigner,
     timestamper: AuthorityTimeStamper | None,
     context: ValidationContext,

@@ -10,6 +10,7 @@ from cryptography import x509
 from keys import KeyRef
 
 __all__ = [
+    "Seal",
     "SealCredential",
     "SealDirectory",
     "TimestampAuthority",
@@ -28,9 +29,25 @@ class SealCredential:
     chain: tuple[x509.Certificate, ...]  # issuing CA first, root last
 
 
+class Seal(Protocol):
+    """Anything shaped like :class:`SealCredential` (``ca.seals.SealCredential`` is one)."""
+
+    @property
+    def department_code(self) -> str: ...
+
+    @property
+    def key(self) -> KeyRef: ...
+
+    @property
+    def certificate(self) -> x509.Certificate: ...
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]: ...
+
+
 @runtime_checkable
 class SealDirectory(Protocol):
-    def current_seal(self, department_code: str) -> SealCredential:
+    def current_seal(self, department_code: str) -> Seal:
         """The seal a department signs with today."""
         ...
 

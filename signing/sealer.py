@@ -37,7 +37,7 @@ from keys.errors import KeyStoreError
 from signing.appearance import seal_stamp_style, seal_text_params
 from signing.errors import InvalidPdf, SealingUnavailable, SealMisconfigured
 from signing.evidence import Evidence, gather_evidence
-from signing.material import RevocationSource, SealCredential, SealDirectory, TimestampAuthority
+from signing.material import RevocationSource, Seal, SealDirectory, TimestampAuthority
 from signing.render import SEAL_BOX, render_licence
 from signing.signer import AuthorityTimeStamper, VaultSigner
 from signing.uploads import UploadLimits, check_upload
@@ -54,7 +54,7 @@ _STAMP_W, _STAMP_H = SEAL_BOX[2] - SEAL_BOX[0], SEAL_BOX[3] - SEAL_BOX[1]
 class _Seal:
     """Everything per seal credential that does not change between batches."""
 
-    credential: SealCredential
+    credential: Seal
     signer: VaultSigner
     name: str
     bytes_reserved: int | None = None
@@ -154,7 +154,7 @@ class PadesSealer:
                 self._seals[cache_key] = seal
         return seal
 
-    def _new_seal(self, credential: SealCredential) -> _Seal:
+    def _new_seal(self, credential: Seal) -> _Seal:
         if not credential.chain:
             raise SealMisconfigured(f"the seal of {credential.department_code} has no CA chain")
         try:
