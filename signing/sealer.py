@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,6 +59,8 @@ class _Seal:
     signer: VaultSigner
     name: str
     bytes_reserved: int | None = None
+    evidence: Evidence | None = None
+    evidence_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class PadesSealer:
     """Implements :class:`certificates.sealing.Sealer` (and sealing of uploaded PDFs).
 
     ``tsa`` None gives PAdES B-B; ``revocation`` None leaves out the DSS (B-T). Both given: B-LT.
+    The validation data (CRLs, OCSP responses, and the check that the seal and TSA certificates
+    validate with them) is kept per seal for ``evidence_ttl`` seconds, so single-document calls
+    do not each ask the CA for it: a seal revoked meanwhile stops sealing within that time.
     """
 
     def __init__(
@@ -105,12 +111,14 @@ class PadesSealer:
         *,
         clock: Clock | None = None,
         upload_limits: UploadLimits = UploadLimits(),
+        evidence_ttl: float = 60.0,
     ) -> None:
         self.keystore = keystore
         self.seals = seals
         self.revocation = revocation
         self.clock = clock or SystemClock()
         self.upload_limits = upload_limits
+        self.evidence_ttl = evidence_ttl
         self.timestamper = AuthorityTimeStamper(tsa) if tsa is not None else None
         self._seals: dict[tuple[str, bytes], _Seal] = {}
         self._lock = threading.Lock()
@@ -176,15 +184,25 @@ class PadesSealer:
             raise SealingUnavailable(f"sealing failed on a dependency: {exc}") from exc
 
     async def _seal_all(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
-        evidence = None
-        if self.revocation is not None:
-            evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
+        evidence = await self._evidence(seal)
         now = self.clock.now()
         pending = [await self._prepare(seal, evidence, now, job) for job in jobs]
         signatures = seal.signer.prime([p.signed_attrs.dump() for p in pending])
         if self.timestamper is not None:
             self.timestamper.prime([hashlib.sha256(s).digest() for s in signatures], _MD)
         return [await self._finish(seal, p) for p in pending]
+
+    async def _evidence(self, seal: _Seal) -> Evidence | None:
+        """Validation data, re-fetched and re-validated every ``evidence_ttl`` seconds per seal."""
+        if self.revocation is None:
+            return None
+        with self._lock:
+            if seal.evidence is not None and time.monotonic() < seal.evidence_until:
+                return seal.evidence
+        evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
+        with self._lock:
+            seal.evidence, seal.evidence_until = evidence, time.monotonic() + self.evidence_ttl
+        return evidence
 
     def _signer_for(self, seal: _Seal, job: _Job) -> PdfSigner:
         meta = PdfSignatureMetadata(
