@@ -1,0 +1,56 @@
+"""Verification by link: every status in plain words, history, successor link, transparency proof."""
+
+from __future__ import annotations
+
+from verify.link import LinkVerifier
+from verify.model import Outcome
+from tests.verify.conftest import Issued
+
+
+def test_valid(link_verifier: LinkVerifier, issued: Issued) -> None:
+    verdict = link_verifier.verify(issued.token("valid"))
+    assert verdict.outcome is Outcome.VALID and not verdict.failed
+    assert verdict.licence is not None and verdict.licence.number == issued.licences["valid"].number
+    assert verdict.licence.holder["name"] == issued.licences["valid"].holder_name  # BUSINESS_TYPE shows names in full
+    assert verdict.transparency is not None and verdict.transparency.logged, verdict.transparency
+
+
+def test_revoked_with_reason_and_history(link_verifier: LinkVerifier, issued: Issued) -> None:
+    verdict = link_verifier.verify(issued.token("revoked"))
+    assert verdict.outcome is Outcome.REVOKED
+    assert verdict.failed[0].name == "status" and "违法经营" in verdict.failed[0].reason_zh
+    assert [h.to_status for h in verdict.history] == ["valid", "revoked"]
+    assert verdict.licence and verdict.licence.status_effective_at is not None
+
+
+def test_suspended_expired_superseded(link_verifier: LinkVerifier, issued: Issued) -> None:
+    assert link_verifier.verify(issued.token("suspended")).outcome is Outcome.SUSPENDED
+    assert link_verifier.verify(issued.token("expired")).outcome is Outcome.EXPIRED
+    old = link_verifier.verify(issued.token("old"))
+    assert old.outcome is Outcome.SUPERSEDED
+    assert old.licence and old.licence.superseded_by and old.licence.superseded_by.endswith(f"/v/{issued.token('current')}")
+    current = link_verifier.verify(issued.token("current"))
+    assert current.outcome is Outcome.VALID and current.licence and current.licence.supersedes_number == issued.licences["old"].number
+
+
+def test_unknown_and_malformed_tokens_are_not_found(link_verifier: LinkVerifier) -> None:
+    for token in ("A" * 24, "x", "../../etc/passwd", "' OR 1=1 --", "é" * 20):
+        verdict = link_verifier.verify(token)
+        assert verdict.outcome is Outcome.NOT_FOUND and verdict.licence is None
+
+
+def test_verifications_are_counted_in_aggregate(link_verifier: LinkVerifier, issued: Issued, runtime) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from audit.stats import daily_counts
+    from sqlmodel import Session
+
+    link_verifier.counter.flush()
+    for _ in range(3):
+        link_verifier.verify(issued.token("valid"))
+    assert link_verifier.counter.flush() == 3
+    today = runtime.clock.now().date()
+    with Session(runtime.engine) as session:
+        rows = daily_counts(session, start=today - dt.timedelta(days=1), end=today + dt.timedelta(days=1),
+                            departments=[issued.department], metric_prefix="verify.link")
+    assert sum(r.count for r in rows if r.dimension == "valid") >= 3

@@ -1,0 +1,204 @@
+"""Verification by link or QR (``/v/{token}``): the record behind a token, as a :class:`Verdict`.
+
+Lookups are read-only. Counting is aggregated: each verification adds to an in-process
+:class:`VerificationCounter` that flushes into ``audit.stats`` (``verify.link`` / ``verify.pdf``
+per department and outcome) every few seconds in one transaction, instead of one audit event
+(or one counter upsert) per lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from audit import stats
+from audit.tlog import LeafNotFound, TreeHeadNotFound, inclusion_proof
+from audit.treehead import LeafEntry, LeafKind, number_hash
+from certificates import records
+from certificates.disclosure import public_view
+from certificates.issuance import transparency_digest
+from certificates.lifecycle import Status
+from certificates.models import Licence, LicenceType
+from certificates.records import effective_status
+from ecert.clock import Clock, as_utc
+from ecert.db import session_scope
+from verify.model import Check, HistoryEntry, LicenceSummary, Outcome, Transparency, Verdict, check
+
+__all__ = ["LinkVerifier", "VerificationCounter", "TOKEN_PATTERN", "summary_of", "status_check", "outcome_of"]
+
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+_STATUS_REASONS: dict[Status, tuple[str, str]] = {
+    Status.VALID: ("The licence is valid.", "该证照当前有效。"),
+    Status.SUSPENDED: ("The issuing department has suspended this licence.", "发证部门已暂停该证照的使用。"),
+    Status.REVOKED: ("The issuing department has revoked this licence.", "发证部门已吊销该证照。"),
+    Status.CANCELLED: ("The licence was cancelled at the holder's request.", "该证照已应持证人申请注销。"),
+    Status.EXPIRED: ("The licence's validity period has ended.", "该证照已超过有效期。"),
+    Status.TRANSFERRED: ("The licence was transferred to another jurisdiction.", "该证照已迁出本辖区。"),
+    Status.WITHDRAWN: ("The licence was withdrawn as an administrative penalty.", "该证照已因行政处罚被撤销。"),
+    Status.SUPERSEDED: ("A newer version replaces this licence; check the current one.", "该证照已被新版本替代，请核验最新版本。"),
+    Status.OTHER: ("The licence is not in force (see the department's reason).", "该证照当前不在有效状态（见发证部门说明）。"),
+}
+
+
+def outcome_of(status: Status) -> Outcome:
+    return Outcome(status.value)
+
+
+def status_check(status: Status, reason: str | None) -> Check:
+    en, zh = _STATUS_REASONS[status]
+    if reason and status is not Status.VALID:
+        en, zh = f"{en} Reason: {reason}", f"{zh}原因：{reason}"
+    return check("status", status is Status.VALID, en, zh)
+
+
+class VerificationCounter:
+    """Counts verifications in memory and writes them to ``stats_daily`` in one transaction per flush."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, every_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.every = every_seconds
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+        self._next = time.monotonic() + every_seconds
+
+    def add(self, metric: str, department: str | None, outcome: str) -> None:
+        with self._lock:
+            self._counts[(metric, department or "", outcome)] += 1
+            due = time.monotonic() >= self._next
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+            self._next = time.monotonic() + self.every
+        if not counts:
+            return 0
+        day = self.clock.now().date()
+        try:
+            with session_scope(self.engine) as session:
+                for (metric, department, outcome), n in sorted(counts.items()):
+                    stats.bump(session, metric=metric, day=day, department=department, dimension=outcome, n=n)
+        except Exception:  # the database is busy or down: keep the counts for the next flush
+            with self._lock:
+                self._counts.update(counts)
+            raise
+        return sum(counts.values())
+
+
+def _history(session: Session, licence_id: str) -> tuple[HistoryEntry, ...]:
+    return tuple(HistoryEntry(e.action, e.from_status, e.to_status, e.reason, as_utc(e.effective_at))
+                 for e in records.history(session, licence_id))
+
+
+def summary_of(
+    licence: Licence, licence_type: LicenceType | None, *, now: Any, public_url: str,
+    superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None,
+) -> LicenceSummary:
+    view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)
+    status = Status(view["status"])
+    return LicenceSummary(
+        number=licence.number, type_code=licence.type_code, type_version=licence.type_version,
+        type_name_zh=view["type"]["name_zh"], type_name_en=view["type"]["name_en"], issuer=licence.department_code,
+        valid_from=as_utc(licence.valid_from), valid_until=as_utc(licence.valid_until) if licence.valid_until else None,
+        issued_at=as_utc(licence.issued_at), holder=view["holder"], fields=view["fields"], status=status.value,
+        status_zh=view["status_text"]["zh"], status_en=view["status_text"]["en"], status_reason=licence.status_reason,
+        status_effective_at=as_utc(licence.status_effective_at) if licence.status_effective_at else None,
+        superseded_by=f"{public_url.rstrip('/')}/v/{superseded_by_token}" if superseded_by_token else None,
+        supersedes_number=licence.associated_number,
+    )
+
+
+class LinkVerifier:
+    """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers)."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, public_url: str, counter: VerificationCounter | None = None,
+                 reveal_id: Callable[[str], str] | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.public_url = public_url
+        self.counter = counter or VerificationCounter(engine, clock)
+        self.reveal_id = reveal_id
+        self._types: dict[tuple[str, str, int], LicenceType | None] = {}
+
+    def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
+        now = self.clock.now()
+        if not TOKEN_PATTERN.match(token or ""):
+            return self._not_found(now)
+        with Session(self.engine, expire_on_commit=False) as session:
+            licence = records.get_by_token(session, token)
+            if licence is None:
+                return self._not_found(now)
+            verdict = self.verdict_for(session, licence, now=now, with_proof=with_proof)
+        self.counter.add("verify.link", licence.department_code, verdict.outcome.value)
+        return verdict
+
+    def verdict_for(self, session: Session, licence: Licence, *, now: Any, with_proof: bool = True,
+                    extra_checks: tuple[Check, ...] = ()) -> Verdict:
+        """The online verdict on a known record (also used after a PDF upload's document checks)."""
+        summary = self.summary(session, licence, now)
+        status = effective_status(licence, now)
+        checks = (*extra_checks, check("record", True, "The licence is in the issuing register.", "证照在发证登记库中可查。"),
+                  status_check(status, licence.status_reason))
+        documents_ok = all(c.passed for c in extra_checks)
+        outcome = outcome_of(status) if documents_ok else Outcome.INVALID
+        return Verdict(outcome, checks, summary, now, history=_history(session, licence.id),
+                       transparency=transparency_of(session, licence) if with_proof else None)
+
+    def summary(self, session: Session, licence: Licence, now: Any) -> LicenceSummary:
+        successor = None
+        if licence.superseded_by_id:
+            successor = session.exec(select(Licence.token).where(Licence.id == licence.superseded_by_id)).first()
+        return summary_of(licence, self._type(session, licence), now=now, public_url=self.public_url,
+                          superseded_by_token=successor, reveal_id=self.reveal_id)
+
+    def _type(self, session: Session, licence: Licence) -> LicenceType | None:
+        key = (licence.department_code, licence.type_code, licence.type_version)
+        if key not in self._types:  # a type version never changes once created
+            row = session.exec(select(LicenceType).where(
+                LicenceType.department_code == key[0], LicenceType.code == key[1], LicenceType.version == key[2])).first()
+            if row is not None:
+                session.expunge(row)
+            self._types[key] = row
+        return self._types[key]
+
+    def _not_found(self, now: Any) -> Verdict:
+        self.counter.add("verify.link", None, Outcome.NOT_FOUND.value)
+        return not_found(now)
+
+
+def not_found(now: Any) -> Verdict:
+    return Verdict(Outcome.NOT_FOUND, (check(
+        "record", False,
+        "No licence has this verification code. Check that you scanned or typed it in full; a forged licence gives this answer too.",
+        "没有与此核验码对应的证照。请确认扫描或输入完整；伪造的证照也会得到此结果。"),), None, now)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def transparency_of(session: Session, licence: Licence) -> Transparency:
+    """The inclusion proof of the licence's issuance leaf in the latest signed tree head, if there is one."""
+    try:
+        digest = transparency_digest(licence)
+        entry = LeafEntry(LeafKind.ISSUED, int(as_utc(licence.issued_at).timestamp() * 1000), digest, number_hash(licence.number))
+    except ValueError:
+        return Transparency(False, note="no digest to log")
+    try:
+        proof = inclusion_proof(session, leaf_hash=entry.leaf_hash)
+    except (LeafNotFound, TreeHeadNotFound) as exc:
+        return Transparency(False, leaf_hash=_b64(entry.leaf_hash), note=str(exc))
+    return Transparency(True, leaf_hash=_b64(proof.leaf_hash), leaf_index=proof.leaf_index, tree_size=proof.tree_size,
+                        audit_path=tuple(_b64(h) for h in proof.path),
+                        tree_head=proof.tree_head.to_json() if proof.tree_head else None)

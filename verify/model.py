@@ -1,0 +1,181 @@
+"""Verification results: frozen dataclasses, never exceptions for "invalid".
+
+A :class:`Verdict` is what a citizen, a bank or a counter terminal gets back: one outcome, the
+checks behind it (each with a reason in English and Chinese), what the licence says (holder
+masked as its type allows), how and when it was checked (online, or offline from a trust bundle
+of a given age).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from certificates.lifecycle import STATUS_WORDS
+
+__all__ = ["Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict", "check"]
+
+
+class Outcome(str, enum.Enum):
+    VALID = "valid"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    TRANSFERRED = "transferred"
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+    OTHER = "other"
+    AUTHENTIC = "authentic"  # offline: genuine as issued; its current status was not checked
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"  # forged, altered, untrusted or unreadable
+
+    @property
+    def good(self) -> bool:
+        return self in (Outcome.VALID, Outcome.AUTHENTIC)
+
+
+# The banner of the verification page and the CLI: (zh, en); a licence's status in the library's words.
+OUTCOME_WORDS: dict[Outcome, tuple[str, str]] = {
+    **{Outcome(status.value): words for status, words in STATUS_WORDS.items()},
+    Outcome.AUTHENTIC: ("真实（离线核验，未查询当前状态）", "Genuine (checked offline; current status not checked)"),
+    Outcome.NOT_FOUND: ("未找到该证照", "No such licence"),
+    Outcome.INVALID: ("无效：伪造或被篡改", "Invalid: forged or altered"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check and its result; ``name`` is a stable code (documented in docs/verification.md)."""
+
+    name: str
+    passed: bool
+    reason_en: str
+    reason_zh: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "reason": {"en": self.reason_en, "zh": self.reason_zh}}
+
+
+def check(name: str, passed: bool, en: str, zh: str) -> Check:
+    return Check(name, passed, en, zh)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    effective_at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "from": self.from_status, "to": self.to_status, "reason": self.reason,
+                "effective_at": _iso(self.effective_at)}
+
+
+@dataclass(frozen=True)
+class Transparency:
+    """Whether the licence's leaf is in the public transparency log, and the proof if it is."""
+
+    logged: bool
+    leaf_hash: str | None = None  # base64
+    leaf_index: int | None = None
+    tree_size: int | None = None
+    audit_path: tuple[str, ...] = ()
+    tree_head: dict[str, Any] | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"logged": self.logged, "leaf_hash": self.leaf_hash, "leaf_index": self.leaf_index,
+                "tree_size": self.tree_size, "audit_path": list(self.audit_path), "tree_head": self.tree_head,
+                "note": self.note}
+
+
+@dataclass(frozen=True)
+class LicenceSummary:
+    """What the public may see of a licence (its type's disclosure policy; holder masked by default)."""
+
+    number: str
+    type_code: str
+    type_version: int
+    type_name_zh: str | None
+    type_name_en: str | None
+    issuer: str
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+    issued_at: dt.datetime | None
+    holder: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    status_zh: str | None = None
+    status_en: str | None = None
+    status_reason: str | None = None
+    status_effective_at: dt.datetime | None = None
+    superseded_by: str | None = None  # verification link of the current version
+    supersedes_number: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "type": {"code": self.type_code, "version": self.type_version, "name_zh": self.type_name_zh,
+                     "name_en": self.type_name_en},
+            "issuer": self.issuer,
+            "valid_from": _iso(self.valid_from),
+            "valid_until": _iso(self.valid_until),
+            "issued_at": _iso(self.issued_at),
+            "holder": self.holder,
+            "fields": self.fields,
+            "status": self.status,
+            "status_text": {"zh": self.status_zh, "en": self.status_en} if self.status else None,
+            "status_reason": self.status_reason,
+            "status_effective_at": _iso(self.status_effective_at),
+            "superseded_by": self.superseded_by,
+            "supersedes_number": self.supersedes_number,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    checks: tuple[Check, ...]
+    licence: LicenceSummary | None
+    checked_at: dt.datetime
+    mode: str = "online"  # online | offline
+    bundle_age_seconds: float | None = None
+    bundle_stale: bool | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    transparency: Transparency | None = None
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    @property
+    def words(self) -> tuple[str, str]:
+        return OUTCOME_WORDS[self.outcome]
+
+    def to_json(self) -> dict[str, Any]:
+        zh, en = self.words
+        return {
+            "outcome": self.outcome.value,
+            "outcome_text": {"zh": zh, "en": en},
+            "good": self.outcome.good,
+            "checks": [c.to_json() for c in self.checks],
+            "failed": [c.name for c in self.failed],
+            "licence": self.licence.to_json() if self.licence else None,
+            "history": [h.to_json() for h in self.history],
+            "transparency": self.transparency.to_json() if self.transparency else None,
+            "checked_at": _iso(self.checked_at),
+            "mode": self.mode,
+            "bundle_age_seconds": self.bundle_age_seconds,
+            "bundle_stale": self.bundle_stale,
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()

@@ -1,0 +1,348 @@
+"""Verification of an uploaded (or local) sealed PDF: every check a result, never an exception.
+
+1. Safe to read: size, header, ``%%EOF``, not encrypted, at most ``max_objects`` objects, every
+   Flate stream inflates to at most ``max_stream_bytes`` (zip bombs stop at the cap, bounded
+   memory), no LZW/RunLength streams. Only then does pyHanko see the file.
+2. The seal signature (field ``ecert-seal``, else the last signature): intact and valid, signer
+   chain to *our* root only, trusted RFC 3161 timestamp from a TSA under our root, no changes after
+   signing beyond validation data (pyHanko's difference analysis), seal status at signing time and
+   now from our CRLs (:class:`verify.trust.TrustMaterial`; in-process online, bundle offline).
+3. Online (:class:`PdfVerifier`): the licence named in the signed document (its number in the
+   document title) exists, the uploaded bytes are the registered copy (SHA-256 of the stored PDF),
+   and the record's current status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import re
+import zlib
+from dataclasses import dataclass
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from certificates.models import Licence
+from ecert.clock import Clock
+from verify.link import LinkVerifier
+from verify.model import Check, Outcome, Verdict, check
+from verify.trust import TrustMaterial
+
+__all__ = ["PdfLimits", "SealFindings", "check_pdf", "PdfVerifier", "SEAL_FIELD"]
+
+log = logging.getLogger(__name__)
+SEAL_FIELD = "ecert-seal"
+_NUMBER = re.compile(r"([A-Z0-9]{1,16}-[A-Z0-9]{1,32}-\d{4}-\d{1,12}-[0-9A-Z*])\s*$")
+_TERMINAL_FILTERS = {"/DCTDecode", "/JPXDecode", "/CCITTFaxDecode", "/JBIG2Decode", "/ASCIIHexDecode", "/ASCII85Decode",
+                     "/Crypt"}
+logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_objects: int = 20_000
+    max_stream_bytes: int = 16 * 1024 * 1024  # per stream, decoded
+    max_total_decoded: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SealFindings:
+    """What the document checks found: the checks, and what the signed document says it is."""
+
+    checks: tuple[Check, ...]
+    number: str | None = None
+    department: str | None = None
+    signed_at: dt.datetime | None = None
+    sha256: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+
+class _Refused(Exception):
+    def __init__(self, found: Check) -> None:
+        super().__init__(found.reason_en)
+        self.check = found
+
+
+def _refuse(name: str, en: str, zh: str) -> _Refused:
+    return _Refused(check(name, False, en, zh))
+
+
+# -- 1. is it safe to read --------------------------------------------------------------------
+
+def _precheck(data: bytes, limits: PdfLimits) -> PdfFileReader:
+    if not data:
+        raise _refuse("readable", "The file is empty.", "文件为空。")
+    if len(data) > limits.max_bytes:
+        raise _refuse("readable", f"The file is larger than {limits.max_bytes} bytes.", f"文件超过 {limits.max_bytes} 字节上限。")
+    if b"%PDF-" not in data[:1024]:
+        raise _refuse("readable", "This is not a PDF file.", "这不是 PDF 文件。")
+    if b"%%EOF" not in data[-2048:]:
+        raise _refuse("readable", "The PDF is truncated (incomplete download or copy).", "PDF 文件不完整（下载或复制时被截断）。")
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        encrypted = reader.encrypted
+    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile bytes is "unreadable"
+        raise _refuse("readable", f"The PDF cannot be read ({type(exc).__name__}).", "无法读取该 PDF 文件（文件已损坏）。") from exc
+    if encrypted:
+        raise _refuse("readable", "The PDF is encrypted; genuine e-licences never are.", "PDF 已加密；真实的电子证照不会加密。")
+    _scan_streams(reader, limits)
+    return reader
+
+
+def _scan_streams(reader: PdfFileReader, limits: PdfLimits) -> None:
+    """Resolve every object once and inflate every stream within the caps (zip bombs stop here)."""
+    seen, total = 0, 0
+    try:
+        for revision in range(reader.xrefs.total_revisions):
+            for ref in reader.xrefs.explicit_refs_in_revision(revision):
+                seen += 1
+                if seen > limits.max_objects:
+                    raise _refuse("readable", f"The PDF has more than {limits.max_objects} objects.", "PDF 对象数量超过上限。")
+                obj = reader.get_object(ref)
+                if isinstance(obj, generic.StreamObject):
+                    total += _bounded_size(obj, limits)
+                    if total > limits.max_total_decoded:
+                        raise _bomb()
+    except _Refused:
+        raise
+    except RecursionError as exc:
+        raise _refuse("readable", "The PDF nests objects too deeply.", "PDF 对象嵌套过深。") from exc
+    except Exception as exc:  # noqa: BLE001
+        raise _refuse("readable", f"The PDF is damaged ({type(exc).__name__}).", "PDF 文件已损坏。") from exc
+
+
+def _bomb() -> _Refused:
+    return _refuse("readable", "The PDF contains a compressed stream that expands beyond the size limit (a 'zip bomb').",
+                   "PDF 中含有解压后超出上限的数据流（压缩炸弹）。")
+
+
+def _bounded_size(stream: generic.StreamObject, limits: PdfLimits) -> int:
+    data = stream.encoded_data
+    for name, _params in stream._filters():  # noqa: SLF001 - pyHanko's own filter list
+        if name in ("/FlateDecode", "/Fl"):
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(data, limits.max_stream_bytes + 1)
+            if len(data) > limits.max_stream_bytes or inflater.unconsumed_tail:
+                raise _bomb()
+        elif name in _TERMINAL_FILTERS:
+            break
+        else:
+            raise _refuse("readable", f"The PDF uses the stream filter {name}, which e-licences never use.",
+                          f"PDF 使用了电子证照不会使用的数据流过滤器 {name}。")
+    return len(data)
+
+
+# -- 2. the seal signature ----------------------------------------------------------------------
+
+def _signature(reader: PdfFileReader):  # type: ignore[no-untyped-def]
+    signatures = reader.embedded_regular_signatures
+    if not signatures:
+        raise _refuse("signed", "The document has no electronic seal (it is not signed).", "文件没有电子印章（未签名）。")
+    for sig in signatures:
+        if sig.field_name == SEAL_FIELD:
+            return sig
+    return signatures[-1]
+
+
+def _context(trust: TrustMaterial, moment: dt.datetime | None = None) -> ValidationContext:
+    def der(c: x509.Certificate) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+
+    return ValidationContext(trust_roots=[der(trust.root)], other_certs=[der(c) for c in trust.intermediates],
+                             allow_fetching=False, revocation_mode="soft-fail", moment=moment)
+
+
+def _validate(sig, trust: TrustMaterial) -> PdfSignatureStatus:  # type: ignore[no-untyped-def]
+    status = validate_pdf_signature(sig, _context(trust), ts_validation_context=_context(trust))
+    ts = status.timestamp_validity
+    if not status.trusted and ts is not None and ts.intact and ts.valid and ts.trusted:
+        # e.g. a seal certificate that has expired since: judge the chain at the trusted signing time
+        status = validate_pdf_signature(sig, _context(trust, ts.timestamp), ts_validation_context=_context(trust))
+    return status
+
+
+def _issued_by_us(certificate: x509.Certificate, trust: TrustMaterial) -> bool:
+    """The certificate's signature verifies under one of our issuing CAs (whatever names it copies)."""
+    for issuer in trust.intermediates:
+        try:
+            certificate.verify_directly_issued_by(issuer)
+            issuer.verify_directly_issued_by(trust.root)
+            return True
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    return False
+
+
+def _department(certificate: x509.Certificate) -> str | None:
+    values = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
+    return str(values[0].value) if values else None
+
+
+def _seal_checks(status: PdfSignatureStatus, trust: TrustMaterial, now: dt.datetime) -> tuple[list[Check], dt.datetime | None, str | None]:
+    checks = [check("intact", status.intact and status.valid,
+                    "The seal's signature matches the document's bytes." if status.intact and status.valid
+                    else "The document was changed after it was sealed, or the seal's signature is broken.",
+                    "电子印章签名与文件内容一致。" if status.intact and status.valid else "文件在盖章后被修改，或印章签名已损坏。")]
+    signer = x509.load_der_x509_certificate(status.signing_cert.dump())
+    chained = _issued_by_us(signer, trust) and (status.trusted or status.revoked)
+    checks.append(check("chain", bool(chained),
+                        "The seal certificate chains to the provincial e-licence root CA." if chained
+                        else "The seal was not made with a certificate of the provincial e-licence CA (unknown or self-made signer).",
+                        "印章证书可追溯至省电子证照根证书。" if chained else "印章并非由省电子证照 CA 签发的证书所盖（签名者未知或自制）。"))
+    ts = status.timestamp_validity
+    ts_ok = ts is not None and ts.intact and ts.valid and ts.trusted
+    signed_at = ts.timestamp if ts_ok and ts is not None else None
+    checks.append(check("timestamp", ts_ok,
+                        f"Trusted timestamp from the provincial TSA: sealed at {signed_at.isoformat()}." if signed_at
+                        else "There is no trusted timestamp from the provincial time-stamping authority.",
+                        f"省时间戳服务的可信时间：盖章时间 {signed_at.isoformat()}。" if signed_at else "缺少省时间戳服务的可信时间戳。"))
+    checks.append(_modification_check(status))
+    if chained:
+        checks.extend(_status_checks(signer, trust, signed_at, now))
+    return checks, signed_at, _department(signer) if chained else None
+
+
+def _modification_check(status: PdfSignatureStatus) -> Check:
+    coverage, level = status.coverage, status.modification_level
+    ok = status.docmdp_ok is not False and (
+        coverage == SignatureCoverageLevel.ENTIRE_FILE
+        or (coverage == SignatureCoverageLevel.ENTIRE_REVISION and level is not None and level <= ModificationLevel.LTA_UPDATES))
+    if ok:
+        return check("unmodified", True, "Nothing was changed after sealing (validation data only).", "盖章后未作任何修改（仅附加了验证数据）。")
+    return check("unmodified", False,
+                 "Content or form fields were changed or added after the document was sealed.",
+                 "文件盖章后，内容或表单被修改或增加。")
+
+
+def _status_checks(signer: x509.Certificate, trust: TrustMaterial, signed_at: dt.datetime | None, now: dt.datetime) -> list[Check]:
+    at = signed_at or now
+    revocation = trust.revocation(signer)
+    in_window = signer.not_valid_before_utc <= at <= signer.not_valid_after_utc
+    compromised = revocation is not None and revocation.effective <= at
+    ok_then = in_window and not compromised
+    if ok_then:
+        then = check("seal_at_signing", True, "The seal certificate was valid and not revoked when the document was sealed.",
+                     "盖章时印章证书有效且未被吊销。")
+    elif not in_window:
+        then = check("seal_at_signing", False, "The seal certificate was not within its validity period when the document was sealed.",
+                     "盖章时印章证书不在有效期内。")
+    else:
+        assert revocation is not None
+        then = check("seal_at_signing", False,
+                     f"The seal certificate was revoked ({revocation.reason}) effective {revocation.effective.isoformat()}, before this document was sealed.",
+                     f"印章证书已于 {revocation.effective.isoformat()} 被吊销（{revocation.reason}），早于本文件盖章时间。")
+    if revocation is None:
+        current = check("seal_now", True, "The seal certificate is not revoked today.", "印章证书目前未被吊销。")
+    elif ok_then and signed_at is not None:
+        current = check("seal_now", True,
+                        f"The seal certificate was revoked on {revocation.revoked_at.date().isoformat()}, after this document was sealed; documents sealed before stay valid.",
+                        f"印章证书已于 {revocation.revoked_at.date().isoformat()} 吊销，晚于本文件盖章时间；此前盖章的文件仍然有效。")
+    else:
+        current = check("seal_now", False, f"The seal certificate is revoked ({revocation.reason}).", f"印章证书已被吊销（{revocation.reason}）。")
+    return [then, current]
+
+
+def _number(reader: PdfFileReader, sig) -> str | None:  # type: ignore[no-untyped-def]
+    """The licence number in the title of the document *as signed* (later revisions cannot change it)."""
+    try:
+        signed = reader.get_historical_resolver(sig.signed_revision)
+        title = str(signed(signed.trailer_view.raw_get("/Info"))["/Title"])
+    except Exception:  # noqa: BLE001 - no title: the record cannot be found from the document
+        return None
+    found = _NUMBER.search(title)
+    return found.group(1) if found else None
+
+
+def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings:
+    """The document checks (no database): safe to read, seal intact, chained, timestamped, unmodified, seal status."""
+    digest = hashlib.sha256(data).hexdigest() if data else None
+    try:
+        reader = _precheck(data, limits)
+        sig = _signature(reader)
+        try:
+            status = _validate(sig, trust)
+        except Exception as exc:  # noqa: BLE001 - a malformed signature object: a verdict, not a crash
+            log.info("signature validation failed: %s: %s", type(exc).__name__, exc)
+            raise _refuse("intact", f"The seal's signature cannot be checked ({type(exc).__name__}); the document is damaged or forged.",
+                          "无法校验印章签名；文件已损坏或被伪造。") from exc
+        checks, signed_at, department = _seal_checks(status, trust, now)
+        return SealFindings((check("readable", True, "The file is a readable PDF.", "文件是可读取的 PDF。"), *checks),
+                            _number(reader, sig), department, signed_at, digest)
+    except _Refused as refused:
+        return SealFindings((refused.check,), sha256=digest)
+
+
+# -- 3. online: the registered record ----------------------------------------------------------------
+
+class PdfVerifier:
+    """Online PDF verification: document checks, then the registered copy and the record's status."""
+
+    def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
+                 limits: PdfLimits = PdfLimits(), trust_seconds: float = 0.0) -> None:
+        from verify.trust import trust_from_authority
+
+        self.engine = engine
+        self.clock = clock
+        self.authority = authority
+        self.link = link
+        self.limits = limits
+        self._trust = lambda: trust_from_authority(authority)
+
+    def verify(self, data: bytes) -> Verdict:
+        now = self.clock.now()
+        findings = check_pdf(data, self._trust(), now=now, limits=self.limits)
+        verdict = self._with_record(findings, now)
+        department = verdict.licence.issuer if verdict.licence else None
+        self.link.counter.add("verify.pdf", department, verdict.outcome.value)
+        return verdict
+
+    def _with_record(self, findings: SealFindings, now: dt.datetime) -> Verdict:
+        checks = list(findings.checks)
+        if not findings.passed or findings.number is None:
+            if findings.passed:
+                checks.append(check("registered", False, "The sealed document does not name a licence number.",
+                                    "盖章文件中没有证照编号。"))
+            return Verdict(Outcome.INVALID, tuple(checks), None, now)
+        with Session(self.engine, expire_on_commit=False) as session:
+            licence = session.exec(select(Licence).where(Licence.number == findings.number)).first()
+            if licence is None:
+                checks.append(check("registered", False, f"No licence {findings.number} is registered.", f"登记库中没有编号为 {findings.number} 的证照。"))
+                return Verdict(Outcome.INVALID, tuple(checks), None, now)
+            checks.append(_issuer_check(licence, findings))
+            checks.append(_copy_check(licence, findings))
+            return self.link.verdict_for(session, licence, now=now, extra_checks=tuple(checks))
+
+
+def _issuer_check(licence: Licence, findings: SealFindings) -> Check:
+    ok = findings.department == licence.department_code
+    return check("issuer", ok,
+                 f"Sealed by the issuing department ({licence.department_code})." if ok
+                 else f"Sealed by {findings.department}, but licence {licence.number} was issued by {licence.department_code}.",
+                 f"由发证部门（{licence.department_code}）盖章。" if ok else f"盖章部门 {findings.department} 与发证部门 {licence.department_code} 不符。")
+
+
+def _copy_check(licence: Licence, findings: SealFindings) -> Check:
+    ok = licence.pdf_sha256 is not None and findings.sha256 == licence.pdf_sha256
+    if ok:
+        return check("registered_copy", True, "The file is exactly the registered copy of the licence.", "该文件与登记的证照文件完全一致。")
+    if licence.pdf_sha256 is None:
+        return check("registered_copy", False, "No PDF is registered for this licence.", "该证照没有登记的 PDF 文件。")
+    return check("registered_copy", False, "The file differs from the registered copy of the licence.", "该文件与登记的证照文件不一致。")

@@ -1,0 +1,128 @@
+"""What a verifier trusts: our root, our issuing CAs, their CRLs, and every seal certificate.
+
+Online, :func:`trust_from_authority` reads it from the running CA (in-process, current CRLs);
+offline, :mod:`verify.bundle` reads it from a signed trust bundle. PDF and QR checks take a
+:class:`TrustMaterial` and never touch the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from sqlmodel import Session, select
+
+from ca import profiles
+from ca.models import IssuedCertificate
+from ecert.clock import as_utc
+
+__all__ = ["SealEntry", "Revocation", "TrustMaterial", "trust_from_authority", "seal_entries"]
+
+
+@dataclass(frozen=True)
+class SealEntry:
+    """A department seal certificate, keyed by the Vault key version (the QR payload's ``kid``)."""
+
+    kid: str
+    department: str
+    serial: int
+    certificate: x509.Certificate
+    revoked_at: dt.datetime | None = None
+    invalidity_date: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def not_before(self) -> dt.datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    def compromised_from(self) -> dt.datetime | None:
+        """From when signatures by this seal are not to be trusted (invalidity date, else revocation)."""
+        return self.invalidity_date or self.revoked_at
+
+
+@dataclass(frozen=True)
+class Revocation:
+    revoked_at: dt.datetime
+    reason: str
+    invalidity_date: dt.datetime | None
+
+    @property
+    def effective(self) -> dt.datetime:
+        return self.invalidity_date or self.revoked_at
+
+
+@dataclass(frozen=True)
+class TrustMaterial:
+    root: x509.Certificate
+    intermediates: tuple[x509.Certificate, ...]
+    crls: tuple[bytes, ...]  # DER
+    seals: tuple[SealEntry, ...] = ()
+    _parsed: list[x509.CertificateRevocationList] = field(default_factory=list, compare=False, repr=False)
+
+    def parsed_crls(self) -> list[x509.CertificateRevocationList]:
+        if not self._parsed and self.crls:
+            self._parsed.extend(x509.load_der_x509_crl(c) for c in self.crls)
+        return self._parsed
+
+    def revocation(self, certificate: x509.Certificate) -> Revocation | None:
+        """The certificate's entry on its issuer's CRL, if it is revoked."""
+        for crl in self.parsed_crls():
+            if crl.issuer != certificate.issuer:
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+            if entry is None:
+                continue
+            reason, invalidity = "unspecified", None
+            for ext in entry.extensions:
+                if isinstance(ext.value, x509.CRLReason):
+                    reason = ext.value.reason.value
+                elif isinstance(ext.value, x509.InvalidityDate):
+                    invalidity = as_utc(ext.value.invalidity_date)
+            return Revocation(entry.revocation_date_utc, reason, invalidity)
+        return None
+
+    def crl_next_update(self) -> dt.datetime | None:
+        updates = [c.next_update_utc for c in self.parsed_crls() if c.next_update_utc is not None]
+        return min(updates) if updates else None
+
+    def seal_by_kid(self, kid: str) -> SealEntry | None:
+        for seal in self.seals:
+            if seal.kid == kid:
+                return seal
+        return None
+
+    def is_ours(self, issuer: x509.Certificate) -> bool:
+        return issuer == self.root or issuer in self.intermediates
+
+
+def seal_entries(session: Session) -> tuple[SealEntry, ...]:
+    """Every seal certificate ever issued (revoked and expired included), newest first."""
+    rows = session.exec(select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
+                        .order_by(IssuedCertificate.issued_at.desc())).all()  # type: ignore[attr-defined]
+    return tuple(
+        SealEntry(
+            kid=f"{row.key_name}:v{row.key_version}", department=row.department_code or "", serial=int(row.serial, 16),
+            certificate=x509.load_der_x509_certificate(row.certificate_der),
+            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+            invalidity_date=as_utc(row.invalidity_date) if row.invalidity_date else None,
+            reason=row.revocation_reason,
+        )
+        for row in rows
+    )
+
+
+def trust_from_authority(authority: Any, *, with_seals: bool = False) -> TrustMaterial:
+    """Trust material from the running :class:`ca.service.CertificateAuthority` (current CRLs, in-process)."""
+    hierarchy = authority.hierarchy()
+    crls = tuple(authority.crl(a.name) for a in hierarchy.authorities)
+    seals: tuple[SealEntry, ...] = ()
+    if with_seals:
+        with Session(authority.engine) as session:
+            seals = seal_entries(session)
+    return TrustMaterial(hierarchy.root.certificate, (hierarchy.issuing.certificate,), crls, seals)
