@@ -15,6 +15,7 @@ from api.routes import health
 from api.routes import licences
 from api.routes import oauth
 from api.routes import pki
+from api.routes import status_lists
 from api.routes import transparency
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(transparency.router)
     app.include_router(pki.router)  # CA certificates, CRLs, OCSP, TSA
     app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
+    app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
     return app

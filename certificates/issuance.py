@@ -25,6 +25,7 @@ from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.identifiers import LicenceNumber, format_number, new_token, next_serial
 from certificates.lifecycle import Status
 from certificates.models import Licence, LicenceEvent, LicenceType
+from certificates.statuslist import assign_indexes
 from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
 from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
 from certificates.types import get_type, validate_fields, validity_window
@@ -179,11 +180,13 @@ class Issuer:
             for i, pair in zip(positions, self.pii.protect(kind, [batch[i].holder_id for i in positions])):
                 protected[i] = pair
         licences = [self._new_row(session, actor, p, *protected[i], now) for i, p in enumerate(batch)]
+        for row, (list_id, index) in zip(licences, assign_indexes(session, len(licences), now)):
+            row.status_list, row.status_index = list_id, index
         key = self.seal_keys.qr_key(department)
         claims = [
             QrClaims(
                 department, row.number, f"{row.type_code}/{row.type_version}", row.valid_from, row.valid_until,
-                row.issued_at, bytes.fromhex(row.fields_digest),
+                row.issued_at, bytes.fromhex(row.fields_digest), (row.status_list, row.status_index),
             )
             for row in licences
         ]

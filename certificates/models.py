@@ -17,6 +17,7 @@ __all__ = [
     "LicenceType",
     "Licence",
     "LicenceEvent",
+    "StatusList",
     "LicenceSerial",
     "BulkJob",
     "BulkJobItem",
@@ -54,6 +55,7 @@ class Licence(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("department_code", "idempotency_key", name="uq_licence_idempotency"),
         sa.Index("ix_licence_department_issued", "department_code", "issued_at"),
+        sa.Index("ix_licence_status_slot", "status_list", "status_index", unique=True),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -84,6 +86,8 @@ class Licence(SQLModel, table=True):
     pdf_sha256: str | None = Field(default=None, max_length=64)
     idempotency_key: str | None = Field(default=None, max_length=128)
     request_fingerprint: str | None = Field(default=None, max_length=64)
+    status_list: int | None = Field(default=None)
+    status_index: int | None = Field(default=None)
 
 
 class LicenceEvent(SQLModel, table=True):
@@ -158,3 +162,20 @@ class StoredBlob(SQLModel, table=True):
     data: bytes = Field(sa_type=sa.LargeBinary)
     sha256: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_type=_TS)
+
+
+class StatusList(SQLModel, table=True):
+    """One status list: its size, how many slots are taken, its permutation key and its cached token."""
+
+    __tablename__ = "status_list"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    size: int
+    bits: int
+    perm_key: bytes
+    filled: int = 0
+    created_at: dt.datetime = Field(sa_type=_TS)
+    changes: int = 0
+    built_from: int = -1
+    built_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    token: str | None = Field(default=None, sa_type=sa.Text)

@@ -18,6 +18,7 @@ from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.issuance import Actor, IssueRequest, Issuer, transparency_digest
 from certificates.lifecycle import Action, Status, transition
 from certificates.models import Licence, LicenceEvent
+from certificates.statuslist import mark_changed
 from ecert.clock import Clock
 from ecert.errors import NotFound
 
@@ -93,6 +94,7 @@ def _apply(
     licence.status_effective_at = change.effective_at
     licence.updated_at = now
     session.add(licence)
+    mark_changed(session, [licence.status_list])
     session.add(LicenceEvent(
         licence_id=licence.id, action=action.value, from_status=change.from_status.value, to_status=change.to_status.value,
         reason=change.reason, effective_at=change.effective_at, actor=actor.subject, at=now,

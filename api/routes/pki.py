@@ -7,6 +7,7 @@ TSA requests get the protocol's error response, never a problem document or a 50
 from __future__ import annotations
 
 import base64
+import logging
 import binascii
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,12 +29,16 @@ from ecert.errors import InvalidInput
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Create the CA hierarchy if needed before serving, and keep CRLs and delegate certificates fresh."""
     authority = authority_for(app.state.runtime)
-    await run_in_threadpool(authority.bootstrap)
+    try:
+        await run_in_threadpool(authority.bootstrap)
+    except Exception:  # noqa: BLE001  # Vault or the database is down: serve anyway (readyz says so), retry in the background
+        log.warning("the CA could not be loaded at startup; retrying in the background", exc_info=True)
     authority.start_maintenance()
     yield
     await run_in_threadpool(authority.stop_maintenance)
 
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/pki", tags=["pki"], lifespan=lifespan)
 
 for _error in (ca_errors.ProfileViolation, ca_errors.InvalidCsr, ca_errors.UnknownDepartment, ca_errors.DepartmentDisabled,

@@ -1,0 +1,198 @@
+"""Status lists: every licence's legal status as 4 bits in a large, signed, compressed list.
+
+In the spirit of the W3C Bitstring Status List, in the format of the IETF OAuth Token Status List
+(``statuslist+jwt``: ``{"status_list": {"bits": 4, "lst": base64url(zlib(bytes))}}``; entry ``i``
+sits in the least significant bits first). Each list has :data:`LIST_SIZE` (131,072) entries and
+each licence gets a *pseudo-random* index in the list that is open when it is issued: the k-th
+licence of a list takes ``permute(list key, k)``, a keyed permutation, so indexes never collide,
+reveal nothing about issue order, and one lookup reveals nothing about a holder (the whole list is
+downloaded). The index travels in the licence's signed QR payload (``sl``), so a counter terminal
+holding a recent list knows the status offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from certificates.jws import b64url, sign_compact, unb64url, verify_compact
+from certificates.lifecycle import Status
+from certificates.models import Licence, StatusList
+from ecert.clock import as_utc
+from ecert.errors import NotFound
+from keys import KeyRef, KeyStore, KeyType, PublicKey
+
+__all__ = [
+    "LIST_SIZE", "BITS", "CODES", "STATUS_OF_CODE", "TOKEN_TYPE", "KEY_NAME", "permute", "pack", "entry", "encode", "decode",
+    "assign_indexes", "mark_changed", "StatusListToken", "current_token", "read_token", "UnknownStatusList",
+]
+
+LIST_SIZE = 1 << 17  # 131,072 entries
+BITS = 4
+TOKEN_TYPE = "statuslist+jwt"
+KEY_NAME = "status-list"
+#: status -> 4-bit code (0 is "valid", as unused entries read).
+CODES: dict[Status, int] = {
+    Status.VALID: 0, Status.SUSPENDED: 1, Status.REVOKED: 2, Status.CANCELLED: 3, Status.EXPIRED: 4,
+    Status.TRANSFERRED: 5, Status.WITHDRAWN: 6, Status.SUPERSEDED: 7, Status.OTHER: 8,
+}
+STATUS_OF_CODE = {code: status for status, code in CODES.items()}
+_HALF = 9  # a balanced Feistel network over 18 bits; cycle-walk down to 17
+
+
+class UnknownStatusList(NotFound):
+    """No status list has this number."""
+
+    slug = "unknown-status-list"
+    title = "Unknown status list"
+
+
+def _round(key: bytes, r: int, value: int) -> int:
+    mac = hmac.new(key, bytes([r]) + value.to_bytes(2, "big"), hashlib.sha256).digest()
+    return int.from_bytes(mac[:2], "big") & ((1 << _HALF) - 1)
+
+
+def permute(key: bytes, k: int, size: int = LIST_SIZE) -> int:
+    """A keyed permutation of ``range(size)`` (size <= 2**18): the list index of the k-th licence."""
+    if not 0 <= k < size:
+        raise ValueError("k out of range")
+    x = k
+    while True:
+        left, right = x >> _HALF, x & ((1 << _HALF) - 1)
+        for r in range(4):
+            left, right = right, left ^ _round(key, r, right)
+        x = (left << _HALF) | right
+        if x < size:
+            return x
+
+
+def pack(entries: Iterable[tuple[int, int]], size: int = LIST_SIZE) -> bytes:
+    """The raw list: ``(index, code)`` pairs into ``size`` 4-bit entries, index 0 in the low bits of byte 0."""
+    data = bytearray(size * BITS // 8)
+    for index, code in entries:
+        byte, high = divmod(index, 2)
+        data[byte] |= (code & 0xF) << (4 if high else 0)
+    return bytes(data)
+
+
+def entry(data: bytes, index: int) -> int:
+    byte, high = divmod(index, 2)
+    return (data[byte] >> (4 if high else 0)) & 0xF
+
+
+def encode(data: bytes) -> str:
+    return b64url(zlib.compress(data, 9))
+
+
+def decode(lst: str, *, max_size: int = LIST_SIZE * BITS // 8) -> bytes:
+    """Inflate a list, refusing anything that would expand beyond ``max_size`` bytes (zip bombs)."""
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(unb64url(lst), max_size + 1)
+    if len(data) > max_size or inflater.unconsumed_tail:
+        raise ValueError("status list larger than allowed")
+    return data
+
+
+# -- storage -------------------------------------------------------------------------------
+_CLAIM = sa.text(
+    "UPDATE status_list SET filled = filled + :n WHERE id = (SELECT max(id) FROM status_list) "
+    "AND filled + :n <= size RETURNING id, filled, perm_key"
+)
+
+
+def assign_indexes(session: Session, count: int, now: dt.datetime) -> list[tuple[int, int]]:
+    """``count`` fresh (list, index) slots, in the caller's transaction (lists open as they fill)."""
+    slots: list[tuple[int, int]] = []
+    while len(slots) < count:
+        want = min(count - len(slots), 4096)
+        row = session.execute(_CLAIM, {"n": want}).first()
+        if row is None:
+            current = session.execute(sa.select(sa.func.max(StatusList.id), sa.func.max(StatusList.filled))).first()
+            last_id = current[0] if current and current[0] is not None else 0
+            if last_id:  # fill what is left of the current list first
+                last = session.get(StatusList, last_id, with_for_update=True)
+                assert last is not None
+                left = last.size - last.filled
+                if left > 0:
+                    want = min(want, left)
+                    row = session.execute(_CLAIM, {"n": want}).first()
+            if row is None:
+                session.add(StatusList(id=last_id + 1, size=LIST_SIZE, bits=BITS, perm_key=secrets.token_bytes(16),
+                                       filled=0, created_at=now))
+                session.flush()
+                continue
+        list_id, filled, key = row
+        slots.extend((list_id, permute(bytes(key), k)) for k in range(filled - want, filled))
+    return slots
+
+
+def mark_changed(session: Session, list_ids: Iterable[int | None]) -> None:
+    """A status in these lists changed: the next request rebuilds them."""
+    ids = sorted({i for i in list_ids if i is not None})
+    if ids:
+        session.execute(sa.update(StatusList).where(StatusList.id.in_(ids)).values(changes=StatusList.changes + 1))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class StatusListToken:
+    list_id: int
+    token: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _build(session: Session, keystore: KeyStore, record: StatusList, *, public_url: str, ttl: dt.timedelta,
+           now: dt.datetime) -> str:
+    rows = session.execute(
+        select(Licence.status_index, Licence.status).where(Licence.status_list == record.id)
+    )
+    data = pack((index, CODES[Status(status)]) for index, status in rows if index is not None)
+    key = keystore.create(KEY_NAME, KeyType.EC_P256).latest
+    iat = int(now.timestamp())
+    claims = {
+        "iss": public_url.rstrip("/"), "sub": f"{public_url.rstrip('/')}/status-lists/{record.id}",
+        "iat": iat, "exp": iat + int(ttl.total_seconds()) * 2, "ttl": int(ttl.total_seconds()),
+        "status_list": {"bits": BITS, "lst": encode(data)},
+    }
+    return sign_compact(keystore, key, TOKEN_TYPE, [claims])[0]
+
+
+def current_token(session: Session, keystore: KeyStore, list_id: int, *, public_url: str, now: dt.datetime,
+                  ttl: dt.timedelta = dt.timedelta(minutes=5)) -> StatusListToken:
+    """The signed list, rebuilt when a status in it changed or it is older than ``ttl``."""
+    record = session.get(StatusList, list_id)
+    if record is None:
+        raise UnknownStatusList(f"no status list {list_id}")
+    fresh = (record.token is not None and record.built_at is not None and record.built_from == record.changes
+             and now - as_utc(record.built_at) < ttl)
+    if not fresh:
+        seen = record.changes
+        token = _build(session, keystore, record, public_url=public_url, ttl=ttl, now=now)
+        session.execute(sa.update(StatusList).where(StatusList.id == list_id).values(token=token, built_at=now, built_from=seen))
+        record.token, record.built_at = token, now
+    assert record.token is not None and record.built_at is not None
+    built = as_utc(record.built_at)
+    return StatusListToken(list_id, record.token, built, built + ttl * 2)
+
+
+def read_token(token: str, public_key: PublicKey) -> tuple[dict[str, object], bytes]:
+    """(claims, raw list) of a status list token that verifies with ``public_key``; ValueError otherwise."""
+    header, claims = verify_compact(token, public_key)
+    if header.get("typ") != TOKEN_TYPE:
+        raise ValueError(f"not a {TOKEN_TYPE}")
+    status_list = claims.get("status_list")
+    if not isinstance(status_list, dict) or status_list.get("bits") != BITS or not isinstance(status_list.get("lst"), str):
+        raise ValueError("status_list claim missing or malformed")
+    return claims, decode(status_list["lst"])
+
+
+def status_key(keystore: KeyStore) -> KeyRef:
+    return keystore.create(KEY_NAME, KeyType.EC_P256).latest
