@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 
-from api.deps import get_runtime
 from api.problems import register_problem_type
 from ecert.errors import Forbidden, Unauthenticated
 from ecert.runtime import Runtime
@@ -114,11 +113,11 @@ def bearer_token(request: Request) -> str:
     return credentials.strip()
 
 
-async def current_principal(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Principal:
-    """The caller, from a valid access token (CPU only: public keys are cached)."""
+async def current_principal(request: Request) -> Principal:
+    """The caller, from a valid access token (CPU only: public keys and verified tokens are cached)."""
     token = bearer_token(request)
     try:
-        verified = token_service(runtime).verify(token)
+        verified = token_service(request.app.state.runtime).verify(token)
     except InvalidToken as exc:
         raise BearerRequired(exc.detail) from exc
     return Principal.from_token(verified)

@@ -254,6 +254,7 @@ class AccessTokens:
         clock: Clock,
         lifetime: dt.timedelta = dt.timedelta(minutes=15),
         leeway: dt.timedelta = dt.timedelta(seconds=30),
+        cache_size: int = 8192,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
@@ -261,6 +262,10 @@ class AccessTokens:
         self.clock = clock
         self.lifetime = lifetime
         self.leeway = int(leeway.total_seconds())
+        self.cache_size = cache_size
+        # token -> its verified claims. A client sends the same token for its whole lifetime, so
+        # its signature is checked once; lifetime and audience are checked again on every use.
+        self._verified: dict[str, VerifiedToken] = {}
 
     def issue(
         self,
@@ -289,6 +294,27 @@ class AccessTokens:
 
     def verify(self, token: str, *, audience: str | None = None, now: dt.datetime | None = None) -> VerifiedToken:
         """The token's claims, or :class:`InvalidToken` saying (briefly) what is wrong."""
+        at = int((now or self.clock.now()).timestamp())
+        known = self._verified.get(token)
+        if known is not None:
+            self._check_claims(known.claims, audience or self.audience, at)
+            return known
+        verified = self._verify_signature(token)
+        self._check_claims(verified.claims, audience or self.audience, at)
+        self._remember(token, verified)
+        return verified
+
+    def _remember(self, token: str, verified: VerifiedToken) -> None:
+        if self.cache_size <= 0:
+            return
+        while len(self._verified) >= self.cache_size:  # forget the oldest (dicts keep insertion order)
+            try:
+                del self._verified[next(iter(self._verified))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                break
+        self._verified[token] = verified
+
+    def _verify_signature(self, token: str) -> VerifiedToken:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("the token is not a well-formed JWT")
         header = _b64json(token.split(".", 1)[0])
@@ -303,7 +329,8 @@ class AccessTokens:
         except JOSEError as exc:
             raise InvalidToken("the token's signature does not verify") from exc
         claims = json.loads(payload)
-        self._check_claims(claims, audience or self.audience, int((now or self.clock.now()).timestamp()))
+        if not isinstance(claims, dict):
+            raise InvalidToken("the token has no claims")
         return VerifiedToken(claims=claims, kid=kid)
 
     def _check_claims(self, claims: Any, audience: str, now: int) -> None:

@@ -140,12 +140,12 @@ def _introspection(claims: dict[str, Any], principal: Principal) -> dict[str, An
     openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {"token": {"type": "string"}}, "required": ["token"]}}}}},
 )
-async def verify(request: Request, caller: Verifying, runtime: RuntimeDep) -> JSONResponse:
+async def verify(request: Request, caller: Verifying) -> JSONResponse:
     token = await _token_field(request)
     if not token:
         raise InvalidInput("send the token to check in the field `token`")
     try:
-        verified = token_service(runtime).verify(token)
+        verified = token_service(request.app.state.runtime).verify(token)
     except InvalidToken:
         return JSONResponse({"active": False}, headers=_NO_STORE)
     return JSONResponse(_introspection(dict(verified.claims), Principal.from_token(verified)), headers=_NO_STORE)

@@ -175,6 +175,8 @@ def test_tokens_for_another_audience_or_issuer_are_refused(tokens: AccessTokens,
     with pytest.raises(InvalidToken, match="audience"):
         tokens.verify(elsewhere)
     assert tokens.verify(elsewhere, audience="https://other.example")
+    with pytest.raises(InvalidToken, match="audience"):
+        tokens.verify(elsewhere)  # remembered as verified, but the audience is checked on every use
     stranger = AccessTokens(token_keys, issuer="https://evil.example", audience=AUDIENCE, clock=FixedClock(NOW))
     with pytest.raises(InvalidToken, match="issuer"):
         tokens.verify(_issue(stranger))

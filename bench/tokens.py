@@ -1,0 +1,308 @@
+"""Access tokens: verification in-process and over HTTP, and client-credentials grants.
+
+Run: ``.venv/bin/python -m bench.tokens [--seconds 10] [--workers 2] [--connections 64] [--database URL]``
+
+In-process: ``AccessTokens.verify`` (python-jose, public keys cached by kid, no Vault call) and
+``AccessTokens.issue`` (one Vault transit signature per token). Over HTTP: ``ecert serve`` (uvicorn,
+``--workers`` processes) against a throwaway embedded OpenBao and a fresh SQLite database (or
+``--database``), loaded with ``wrk`` (Debian package ``wrk``; the HTTP part is skipped without it):
+``GET /healthz`` as the bare-endpoint reference, ``POST /api/v1/identity/verify``, and
+``POST /oauth/token`` (client_secret_basic: client lookup, hash, audit event, Vault signature).
+wrk runs on the same machine, so it takes CPU from the server. Numbers are measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from jose import jwt
+from jose.backends import ECKey
+
+from bench.common import peak_rss_mib, percentile, rate, write_results
+from ca.departments import add_department
+from ecert.clock import SystemClock
+from ecert.db import make_engine, migrate, session_scope
+from identity.clients import NewClient, create_client
+from identity.tokens import AccessTokens, TokenKeys
+from keys import TransitKeyStore, VaultConnection
+from keys.openbao import ManagedOpenBao, free_port
+
+DEPARTMENT = "BENCH"
+
+
+def _verify_rate(tokens: AccessTokens, token: str, seconds: float) -> dict[str, float]:
+    count, latencies, deadline = 0, [], time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        for _ in range(100):
+            tokens.verify(token)
+        latencies.append((time.perf_counter() - t0) / 100)
+        count += 100
+    return {"per_s": rate(count, time.perf_counter() - started), "p50_us": percentile(latencies, 50) * 1e6}
+
+
+def in_process(keystore: TransitKeyStore, seconds: float) -> dict[str, Any]:
+    keys = TokenKeys(keystore, "bench-token-signing")
+    tokens = AccessTokens(keys, issuer="http://bench", audience="http://bench/api", clock=SystemClock())
+    uncached = AccessTokens(keys, issuer="http://bench", audience="http://bench/api", clock=SystemClock(), cache_size=0)
+    issue = lambda: tokens.issue(subject="cl_bench", scopes=["licences:read"], client_id="cl_bench",  # noqa: E731
+                                 department=DEPARTMENT, acr="client-secret")
+    token = issue().token
+    results: dict[str, Any] = {
+        "verify, signature checked each time (python-jose, cached JWKS), 1 thread": _verify_rate(uncached, token, seconds),
+        "verify, token seen before (claims re-checked), 1 thread": _verify_rate(tokens, token, seconds / 2),
+    }
+    key = ECKey(keys.info().public_key(), "ES256")
+    started, count = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds / 2:
+        jwt.decode(token, key, algorithms=["ES256"], audience="http://bench/api", issuer="http://bench")
+        count += 1
+    results["reference: jose.jwt.decode with a prepared key, 1 thread"] = {"per_s": rate(count, time.perf_counter() - started)}
+    for threads in (1, 4):
+        done: list[float] = []
+        deadline = time.perf_counter() + seconds / 2
+
+        def work(_: int) -> list[float]:
+            mine = []
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                issue()
+                mine.append(time.perf_counter() - t0)
+            return mine
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            for part in pool.map(work, range(threads)):
+                done.extend(part)
+        results[f"issue (Vault signature), {threads} thread(s)"] = {
+            "per_s": rate(len(done), time.perf_counter() - started), "p50_ms": percentile(done, 50) * 1000,
+            "p99_ms": percentile(done, 99) * 1000}
+    return results
+
+
+def _wrk_script(directory: Path, name: str, method: str, headers: dict[str, str], body: str | None) -> Path:
+    lines = [f'wrk.method = "{method}"']
+    lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
+    if body is not None:
+        lines.append(f'wrk.body = "{body}"')
+    path = directory / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rotating_script(directory: Path, headers: dict[str, str], tokens: list[str], threads: int) -> Path:
+    """Each wrk thread cycles through its own share of ``tokens`` (so revisits are far apart)."""
+    (directory / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    header_lines = "\n".join(f'headers["{key}"] = "{value}"' for key, value in headers.items())
+    script = f"""
+headers = {{}}
+{header_lines}
+local all = {{}}
+for line in io.lines("{directory / 'tokens.txt'}") do all[#all + 1] = line end
+local count = 0
+function setup(thread)
+  thread:set("id", count)
+  count = count + 1
+end
+function init(args)
+  share = math.floor(#all / {threads})
+  first = id * share
+  i = 0
+end
+function request()
+  i = (i + 1) % share
+  return wrk.format("POST", nil, headers, "token=" .. all[first + i + 1])
+end
+"""
+    path = directory / "verify-distinct.lua"
+    path.write_text(script)
+    return path
+
+
+def _mint(keystore: TransitKeyStore, issuer: str, count: int) -> list[str]:
+    """Tokens the server accepts (its key, issuer and audience), minted here with 8 threads."""
+    tokens = AccessTokens(TokenKeys(keystore), issuer=issuer, audience=issuer + "/api", clock=SystemClock())
+
+    def one(i: int) -> str:
+        return tokens.issue(subject=f"cl_{i:020x}", scopes=["licences:read"], client_id=f"cl_{i:020x}",
+                            department=DEPARTMENT, acr="client-secret").token
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _unit_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, script: Path, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    per_s = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = {q: _unit_ms(re.search(rf"\s{q}%\s+(\S+)", out).group(1)) for q in ("50", "99")}  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"per_s": per_s, "p50_ms": latency["50"], "p99_ms": latency["99"],
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def _clients(database_url: str) -> tuple[NewClient, NewClient]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    now = SystemClock().now()
+    with session_scope(engine) as session:
+        add_department(session, DEPARTMENT, "Benchmark department", actor="bench", now=now)
+        checker = create_client(session, name="verifier", department=DEPARTMENT, scopes=["identity:verify"],
+                                actor="bench", now=now)
+        system = create_client(session, name="system", department=DEPARTMENT, scopes=["licences:read"],
+                               actor="bench", now=now)
+    engine.dispose()
+    return checker, system
+
+
+def bare() -> Any:
+    """The reference: a bare FastAPI app with one JSON endpoint (``uvicorn bench.tokens:bare --factory``)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _bare_reference(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.tokens:bare", "--factory", "--port", str(port),
+               "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
+    process = _serve(command, dict(os.environ), f"http://127.0.0.1:{port}/")
+    try:
+        script = _wrk_script(scratch, "bare", "GET", {}, None)
+        return {**wrk(f"http://127.0.0.1:{port}/", script, args.seconds, args.connections, 2), "connections": args.connections}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _serve(command: list[str], env: dict[str, str], ready_url: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("ecert serve did not become ready")
+
+
+def _rss_mib(root: int) -> float:
+    """Resident memory of the server: the uvicorn parent and its worker processes."""
+    total = 0
+    for pid in [root, *(int(p) for p in subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split())]:
+        for child in [pid, *(int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split())]:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except OSError:
+                continue
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
+def over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    database_url = args.database or f"sqlite:///{scratch}/bench.db"
+    checker, system = _clients(database_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ECERT_PORT": str(port), "ECERT_WORKERS": str(args.workers), "ECERT_DATA_DIR": str(scratch),
+           "ECERT_DATABASE_URL": database_url, "ECERT_VAULT_ADDR": server.addr, "ECERT_PUBLIC_URL": base,
+           "ECERT_VAULT_ROLE_ID": credentials.role_id, "ECERT_VAULT_SECRET_ID": credentials.secret_id,
+           "ECERT_LOG_LEVEL": "WARNING", "ECERT_DEMO": "false"}
+    process = _serve([sys.executable, "-m", "ecert.cli", "serve"], env, f"{base}/readyz")
+    try:
+        def token(new: NewClient) -> str:
+            response = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+                                  auth=(new.client.client_id, new.secret))
+            response.raise_for_status()
+            return str(response.json()["access_token"])
+
+        caller, subject = token(checker), token(system)
+        distinct = _mint(TransitKeyStore(VaultConnection(server.addr, credentials)), base, args.distinct)
+        basic = base64.b64encode(f"{system.client.client_id}:{system.secret}".encode()).decode()
+        form = "application/x-www-form-urlencoded"
+        scripts = {
+            "GET /healthz (bare endpoint, same app)": ("/healthz", _wrk_script(scratch, "health", "GET", {}, None)),
+            "POST /api/v1/identity/verify, one token (verified once, then cached)": ("/api/v1/identity/verify", _wrk_script(
+                scratch, "verify", "POST", {"Authorization": f"Bearer {caller}", "Content-Type": form},
+                f"token={quote(subject)}")),
+            f"POST /api/v1/identity/verify, {args.distinct} distinct tokens (a signature check each)": (
+                "/api/v1/identity/verify", _rotating_script(
+                    scratch, {"Authorization": f"Bearer {caller}", "Content-Type": form}, distinct, 2)),
+            "POST /oauth/token (client_credentials grant)": ("/oauth/token", _wrk_script(
+                scratch, "grant", "POST", {"Authorization": f"Basic {basic}", "Content-Type": form},
+                "grant_type=client_credentials")),
+        }
+        results: dict[str, Any] = {"GET / of a bare FastAPI app (reference, same workers)": _bare_reference(args, scratch)}
+        for name, (path, script) in scripts.items():
+            connections = args.connections if "grant" not in name else min(args.connections, 16)
+            results[name] = {**wrk(base + path, script, args.seconds, connections, 2), "connections": connections}
+            print(f"{name}: {results[name]}", flush=True)
+        results["server_rss_mib"] = _rss_mib(process.pid)
+        return results
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--database")
+    parser.add_argument("--distinct", type=int, default=24000, help="tokens to cycle through (more than the cache)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        scratch = Path(directory)
+        server = ManagedOpenBao(scratch / "openbao", port=free_port(), audit_log=True)
+        credentials = server.start()
+        try:
+            keystore = TransitKeyStore(VaultConnection(server.addr, credentials))
+            results: dict[str, Any] = {"in-process": in_process(keystore, args.seconds)}
+            print(results, flush=True)
+            if shutil.which("wrk"):
+                results["http"] = over_http(server, credentials, args, scratch)
+            else:
+                print("wrk not found (apt-get install wrk): HTTP part skipped")
+        finally:
+            server.stop()
+    results["bench_peak_rss_mib"] = peak_rss_mib()
+    path = write_results("tokens", {"workers": args.workers, "database": (args.database or "sqlite").split(":")[0],
+                                    "at_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "results": results})
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
