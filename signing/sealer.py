@@ -82,7 +82,8 @@ class _Pending:
 
 
 def _department_name(certificate: x509.Certificate, fallback: str) -> str:
-    for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME):
+    """The department's name as its seal certificate states it (OU under a provincial O, else O, else CN)."""
+    for oid in (NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME):
         values = certificate.subject.get_attributes_for_oid(oid)
         if values:
             return str(values[0].value)
@@ -187,10 +188,18 @@ class PadesSealer:
         evidence = await self._evidence(seal)
         now = self.clock.now()
         pending = [await self._prepare(seal, evidence, now, job) for job in jobs]
-        signatures = seal.signer.prime([p.signed_attrs.dump() for p in pending])
-        if self.timestamper is not None:
-            self.timestamper.prime([hashlib.sha256(s).digest() for s in signatures], _MD)
-        return [await self._finish(seal, p) for p in pending]
+        blobs = [p.signed_attrs.dump() for p in pending]
+        imprints: list[bytes] = []
+        try:
+            signatures = seal.signer.prime(blobs)
+            imprints = [hashlib.sha256(s).digest() for s in signatures]
+            if self.timestamper is not None:
+                self.timestamper.prime(imprints, _MD)
+            return [await self._finish(seal, p) for p in pending]
+        finally:  # a failed batch leaves nothing primed behind
+            seal.signer.forget(blobs)
+            if self.timestamper is not None:
+                self.timestamper.forget(imprints, _MD)
 
     async def _evidence(self, seal: _Seal) -> Evidence | None:
         """Validation data, re-fetched and re-validated every ``evidence_ttl`` seconds per seal."""

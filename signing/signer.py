@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
@@ -24,11 +25,13 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, get_nonce
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from ecert.errors import EcertError
 from keys import KeyRef, KeyStore
 from signing.material import BatchTimestampAuthority, TimestampAuthority
 
 __all__ = ["VaultSigner", "AuthorityTimeStamper", "to_asn1"]
 
+_T = TypeVar("_T")
 _ECDSA_P256_MAX_DER = 72
 _CONTENT_TYPE_DATA = cms.CMSAttribute.load(simple_cms_attribute("content_type", "data").dump())  # SEQUENCE { INTEGER r, INTEGER s }, both up to 33 bytes
 
@@ -106,6 +109,12 @@ class VaultSigner(Signer):
                 self._primed[digest] = signature.value
         return [signature.value for signature in signatures]
 
+    def forget(self, blobs: Sequence[bytes]) -> None:
+        """Drop primed signatures that were not used (a batch that failed half-way)."""
+        with self._lock:
+            for blob in blobs:
+                self._primed.pop(hashlib.sha256(blob).digest(), None)
+
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if digest_algorithm.lower() != "sha256":
             raise SigningError(f"the seal key signs SHA-256 only, not {digest_algorithm}")
@@ -149,12 +158,20 @@ class AuthorityTimeStamper(TimeStamper):
         """Fetch tokens for many imprints at once if the TSA can; otherwise do nothing."""
         if not message_digests or not isinstance(self.authority, BatchTimestampAuthority):
             return
-        tokens = self.authority.timestamp_batch(list(message_digests), md_algorithm)
+        authority = self.authority
+        tokens = self._call(lambda: authority.timestamp_batch(list(message_digests), md_algorithm))
         self.calls += 1
+        if len(tokens) != len(message_digests):
+            raise TimestampRequestError(f"the TSA returned {len(tokens)} tokens for {len(message_digests)} imprints")
         with self._lock:
             for digest, der in zip(message_digests, tokens, strict=True):
                 token = self._checked(der, digest, md_algorithm, None)
                 self._primed[(md_algorithm, digest)] = token
+
+    def forget(self, message_digests: Sequence[bytes], md_algorithm: str) -> None:
+        with self._lock:
+            for digest in message_digests:
+                self._primed.pop((md_algorithm, digest), None)
 
     async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
         with self._lock:
@@ -162,12 +179,22 @@ class AuthorityTimeStamper(TimeStamper):
         if primed is not None:
             return primed
         nonce = get_nonce()
-        der = self.authority.timestamp(message_digest, md_algorithm, nonce=nonce)
+        der = self._call(lambda: self.authority.timestamp(message_digest, md_algorithm, nonce=nonce))
         self.calls += 1
         return self._checked(der, message_digest, md_algorithm, nonce)
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         raise NotImplementedError("AuthorityTimeStamper answers async_timestamp directly")
+
+    @staticmethod
+    def _call(request: Callable[[], _T]) -> _T:
+        """Our own errors (Vault down...) pass through; anything else the TSA raises is a refusal."""
+        try:
+            return request()
+        except EcertError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. ca.tsa.TimestampRejected
+            raise TimestampRequestError(f"the TSA refused: {exc}") from exc
 
     @staticmethod
     def _checked(der: bytes, digest: bytes, md_algorithm: str, nonce: int | None) -> cms.ContentInfo:

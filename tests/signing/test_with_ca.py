@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,6 @@ def authority(runtime: Runtime) -> CertificateAuthority:
 
 @pytest.fixture(scope="module")
 def ca_pdfsig(authority: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory) -> PdfSig:
-    import subprocess
-
     nssdir = tmp_path_factory.mktemp("nss-ca")
     root = nssdir / "root.pem"
     root.write_bytes(authority.trust_anchors()[0].public_bytes(Encoding.PEM))
@@ -62,3 +61,5 @@ def test_licences_sealed_with_the_cas_seal_tsa_crl_and_ocsp_pass_all_three(
         report = ca_pdfsig.run(path)
         assert "Signature is Valid." in report and "Certificate is Trusted." in report, report
         assert qpdf_check(path).returncode == 0
+    text = subprocess.run(["pdftotext", str(tmp_path / "0.pdf"), "-"], capture_output=True, text=True).stdout
+    assert f"签章测试局 {uid} ({code})" in text  # the issuer as the seal certificate names it
