@@ -17,6 +17,7 @@ from api.routes import oauth
 from api.routes import pki
 from api.routes import status_lists
 from api.routes import transparency
+from api.routes import verification
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
 from ecert.settings import load_settings
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
+    app.include_router(verification.router)  # public verification: /v/{token}, /api/v1/verify/*, trust bundle
     return app
 
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")
+    verify_burst: int = Field(60, ge=1)
+    verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
 
     @classmethod
     def settings_customise_sources(

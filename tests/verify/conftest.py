@@ -95,3 +95,37 @@ def link_verifier(runtime: Runtime) -> LinkVerifier:
 @pytest.fixture(scope="session")
 def pdf_verifier(runtime: Runtime, authority: CertificateAuthority, link_verifier: LinkVerifier) -> PdfVerifier:  # noqa: F811
     return PdfVerifier(runtime.engine, runtime.clock, authority, link_verifier)
+
+
+@pytest.fixture(scope="session")
+def publisher(runtime: Runtime, authority: CertificateAuthority):  # type: ignore[no-untyped-def]  # noqa: F811
+    from verify.bundle import BundlePublisher
+
+    return BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority)
+
+
+def issue_for(runtime: Runtime, authority: CertificateAuthority, sealer: PadesSealer, code: str, n: int = 1) -> list[Licence]:  # noqa: F811
+    """Issue ``n`` sealed licences for an existing department (its type BL must exist)."""
+    issuer = Issuer(keystore=runtime.keystore, clock=SystemClock(), blobs=DatabaseBlobStore(), seal_keys=authority,
+                    sealer=sealer, public_url=PUBLIC_URL)
+    actor = Actor(subject="client:verify-test", department=code)
+    authority.refresh_crls()
+    with session_scope(runtime.engine) as session:
+        prepared = [issuer.prepare(session, actor, code, request_for(holder_id=uscc())) for _ in range(n)]
+        rows = issuer.issue_batch(session, actor, prepared)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        return [session.get(Licence, r.id) for r in rows]  # type: ignore[misc]
+
+
+def new_department(runtime: Runtime, authority: CertificateAuthority) -> str:  # noqa: F811
+    code = f"R{uuid.uuid4().hex[:6].upper()}"
+    with session_scope(runtime.engine) as session:
+        authority.add_department(session, code, f"轮换测试局 {code}", actor="test")
+        add_type(session, department_code=code, spec=parse_type_spec(BUSINESS_TYPE), actor="test",
+                 now=dt.datetime.now(dt.timezone.utc))
+    return code
+
+
+def pdf_of(runtime: Runtime, licence: Licence) -> bytes:
+    with Session(runtime.engine) as session:
+        return DatabaseBlobStore().get(session, licence.pdf_blob_key or "")

@@ -129,3 +129,11 @@ def encrypted(pdf: bytes, tmp: Path) -> bytes:
     src.write_bytes(pdf)
     subprocess.run(["qpdf", "--encrypt", "user", "owner", "256", "--", str(src), str(dst)], check=True, capture_output=True)
     return dst.read_bytes()
+
+
+def self_signed(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    name = _name("Example Province Government Root CA")
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))

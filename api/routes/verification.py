@@ -1,0 +1,200 @@
+"""Public verification: the page behind every QR code, its JSON twin, PDF upload, the trust bundle.
+
+No authentication. Lookups are rate limited per client IP (token bucket; a lookup that finds
+nothing costs 5 tokens, so guessing tokens is slow), answers are ``no-store`` and the page sends
+no referrer (the token is in its URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep
+from api.problems import problem_response, register_problem_type
+from api.ratelimit import TokenBuckets
+from ca.service import authority_for
+from ecert.runtime import Runtime
+from verify.bundle import BundlePublisher
+from verify.link import LinkVerifier, VerificationCounter
+from verify.model import Outcome, Verdict
+from verify.page import pick_language, render_page
+from verify.pdf import PdfLimits, PdfVerifier
+
+__all__ = ["router", "services"]
+
+register_problem_type("verification-timeout", "Verification took too long",
+                      "The uploaded PDF could not be checked within the time limit; it is probably hostile or broken.")
+register_problem_type("unsupported-media-type", "Unsupported media type",
+                      "Send the PDF as application/pdf or as the file field of multipart/form-data.")
+
+_NOT_FOUND_COST = 5.0
+_PDF_COST = 2.0
+_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+            "X-Content-Type-Options": "nosniff"}
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+
+class Services:
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.counter = VerificationCounter(runtime.engine, runtime.clock)
+        self.link = LinkVerifier(runtime.engine, runtime.clock, public_url=settings.public_url, counter=self.counter)
+        self.pdf = PdfVerifier(runtime.engine, runtime.clock, authority_for(runtime), self.link,
+                               limits=PdfLimits(max_bytes=settings.max_upload_bytes))
+        self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime))
+        self.buckets = TokenBuckets(settings.verify_rate_per_second, settings.verify_burst)
+        self.max_upload = settings.max_upload_bytes
+        self.timeout = settings.verify_timeout_seconds
+
+
+def services(runtime: Runtime) -> Services:
+    return runtime.service("verify", Services)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    yield
+    found = app.state.runtime.services.get("verify")
+    if found is not None:  # keep the last few seconds of counts
+        try:
+            await run_in_threadpool(found.counter.flush)
+        except Exception:  # noqa: BLE001 - shutting down with the database gone: the counts are lost, nothing else
+            pass
+
+
+router = APIRouter(tags=["verification"], lifespan=lifespan)
+
+
+def _services(runtime: RuntimeDep) -> Services:
+    return services(runtime)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _limited(request: Request, svc: Services, cost: float = 1.0) -> Response | None:
+    wait = svc.buckets.take(_client(request), cost)
+    if wait <= 0:
+        return None
+    return problem_response(request, status=429, slug="rate-limited", title="Too many requests",
+                            detail="Too many verification requests from your address; retry later.",
+                            headers={"Retry-After": TokenBuckets.retry_after(wait)})
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    if "application/json" not in accept:
+        return False
+    return "text/html" not in accept or accept.index("application/json") < accept.index("text/html")
+
+
+def _status(verdict: Verdict) -> int:
+    return 404 if verdict.outcome is Outcome.NOT_FOUND else 200
+
+
+async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Response:
+    limited = _limited(request, svc)
+    if limited is not None:
+        return limited
+    verdict = await run_in_threadpool(svc.link.verify, token)
+    if verdict.outcome is Outcome.NOT_FOUND:
+        svc.buckets.charge(_client(request), _NOT_FOUND_COST - 1)
+    return verdict
+
+
+@router.get("/v/{token}", summary="The verification page behind a QR code (HTML, or JSON by Accept)",
+            response_class=HTMLResponse, responses={404: {"description": "no such licence (same page)"}})
+async def page(token: str, request: Request, svc: ServicesDep,
+               lang: Annotated[str | None, Query(max_length=5)] = None) -> Response:
+    verdict = await _lookup(request, svc, token)
+    if isinstance(verdict, Response):
+        return verdict
+    if _wants_json(request):
+        return JSONResponse(verdict.to_json(), status_code=_status(verdict), headers={**_HEADERS, "Vary": "Accept"})
+    language = pick_language(lang, request.headers.get("accept-language"))
+    html = render_page(verdict, lang=language, self_path=request.url.path)
+    headers = {**_HEADERS, "Content-Security-Policy": _CSP, "Content-Language": "zh-CN" if language == "zh" else "en",
+               "Vary": "Accept, Accept-Language"}
+    return HTMLResponse(html, status_code=_status(verdict), headers=headers)
+
+
+@router.get("/api/v1/verify/{token}", summary="Verification by token, as JSON")
+async def verify_token(token: str, request: Request, svc: ServicesDep) -> Response:
+    verdict = await _lookup(request, svc, token)
+    if isinstance(verdict, Response):
+        return verdict
+    return JSONResponse(verdict.to_json(), status_code=_status(verdict), headers=_HEADERS)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit + 64 * 1024:  # multipart framing on top of the file itself
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _pdf_bytes(request: Request, body: bytes, limit: int) -> bytes | Response:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/pdf", "application/octet-stream"):
+        return body
+    if kind == "multipart/form-data":
+        request._body = body  # noqa: SLF001 - let Starlette parse the body we already read (and capped)
+        try:
+            form = await request.form(max_files=1, max_fields=5, max_part_size=limit)
+        except Exception as exc:  # noqa: BLE001 - malformed multipart
+            return problem_response(request, status=422, slug="invalid-input", title="The request is not valid",
+                                    detail=f"cannot read the multipart body: {exc}")
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return problem_response(request, status=422, slug="invalid-input", title="The request is not valid",
+                                    detail="send the PDF in a form field named 'file'")
+        return await upload.read()
+    return problem_response(request, status=415, slug="unsupported-media-type", title="Unsupported media type",
+                            detail="send the PDF as application/pdf or multipart/form-data (field 'file')")
+
+
+@router.post("/api/v1/verify/pdf", summary="Verify a sealed PDF (application/pdf body or multipart field 'file')",
+             responses={413: {"description": "larger than max_upload_bytes"}, 429: {"description": "rate limited"}})
+async def verify_pdf(request: Request, svc: ServicesDep) -> Response:
+    limited = _limited(request, svc, _PDF_COST)
+    if limited is not None:
+        return limited
+    body = await _read_capped(request, svc.max_upload)
+    if body is None:
+        return problem_response(request, status=413, slug="payload-too-large", title="Payload too large",
+                                detail=f"the upload is larger than {svc.max_upload} bytes")
+    data = await _pdf_bytes(request, body, svc.max_upload)
+    if isinstance(data, Response):
+        return data
+    if len(data) > svc.max_upload:
+        return problem_response(request, status=413, slug="payload-too-large", title="Payload too large",
+                                detail=f"the PDF is larger than {svc.max_upload} bytes")
+    try:
+        verdict = await asyncio.wait_for(run_in_threadpool(svc.pdf.verify, data), timeout=svc.timeout)
+    except asyncio.TimeoutError:
+        return problem_response(request, status=503, slug="verification-timeout", title="Verification took too long",
+                                detail="the PDF could not be checked in time", headers={"Retry-After": "60"})
+    return JSONResponse(verdict.to_json(), headers=_HEADERS)
+
+
+@router.get("/api/v1/trust-bundle", summary="The signed trust bundle for offline verification")
+async def trust_bundle(svc: ServicesDep) -> Response:
+    body = await run_in_threadpool(svc.bundles.current_bytes)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=300"})
