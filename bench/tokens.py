@@ -1,11 +1,11 @@
 """Access tokens: verification in-process and over HTTP, and client-credentials grants.
 
-Run: ``.venv/bin/python -m bench.tokens [--seconds 10] [--workers 2] [--connections 64] [--database URL]``
+Run: ``.venv/bin/python -m bench.tokens [--seconds 10] [--workers 2] [--connections 64] [--database POSTGRES_URL]``
 
 In-process: ``AccessTokens.verify`` (python-jose, public keys cached by kid, no Vault call) and
 ``AccessTokens.issue`` (one Vault transit signature per token). Over HTTP: ``ecert serve`` (uvicorn,
-``--workers`` processes) against a throwaway embedded OpenBao and a fresh SQLite database (or
-``--database``), loaded with ``wrk`` (Debian package ``wrk``; the HTTP part is skipped without it):
+``--workers`` processes) against a throwaway embedded OpenBao and a fresh SQLite database (or a
+throwaway schema on the PostgreSQL server ``--database`` names), loaded with ``wrk`` (Debian package ``wrk``; the HTTP part is skipped without it):
 ``GET /healthz`` as the bare-endpoint reference, ``POST /api/v1/identity/verify``, and
 ``POST /oauth/token`` (client_secret_basic: client lookup, hash, audit event, Vault signature).
 wrk runs on the same machine, so it takes CPU from the server. Numbers are measured, never asserted.
@@ -24,12 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import sqlalchemy as sa
 from jose import jwt
 from jose.backends import ECKey
 
@@ -232,7 +236,12 @@ def _rss_mib(root: int) -> float:
 
 
 def over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
-    database_url = args.database or f"sqlite:///{scratch}/bench.db"
+    with _database(args.database, scratch) as database_url:
+        return _over_http(server, credentials, args, scratch, database_url)
+
+
+def _over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespace, scratch: Path,
+               database_url: str) -> dict[str, Any]:
     checker, system = _clients(database_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -269,11 +278,30 @@ def over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespace
             connections = args.connections if "grant" not in name else min(args.connections, 16)
             results[name] = {**wrk(base + path, script, args.seconds, connections, 2), "connections": connections}
             print(f"{name}: {results[name]}", flush=True)
+        print(results, flush=True)
         results["server_rss_mib"] = _rss_mib(process.pid)
         return results
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@contextmanager
+def _database(url: str | None, scratch: Path) -> Iterator[str]:
+    """A fresh database: a temp SQLite file, or a throwaway schema on the PostgreSQL server ``url`` names."""
+    if not url:
+        yield f"sqlite:///{scratch}/bench.db"
+        return
+    schema = f"bench_tokens_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def main() -> None:
@@ -290,7 +318,7 @@ def main() -> None:
         credentials = server.start()
         try:
             keystore = TransitKeyStore(VaultConnection(server.addr, credentials))
-            results: dict[str, Any] = {"in-process": in_process(keystore, args.seconds)}
+            results: dict[str, Any] = {"load_average_at_start": os.getloadavg(), "in-process": in_process(keystore, args.seconds)}
             print(results, flush=True)
             if shutil.which("wrk"):
                 results["http"] = over_http(server, credentials, args, scratch)
@@ -298,8 +326,9 @@ def main() -> None:
                 print("wrk not found (apt-get install wrk): HTTP part skipped")
         finally:
             server.stop()
+    results["load_average_at_end"] = os.getloadavg()
     results["bench_peak_rss_mib"] = peak_rss_mib()
-    path = write_results("tokens", {"workers": args.workers, "database": (args.database or "sqlite").split(":")[0],
+    path = write_results("tokens" if not args.database else "tokens-postgresql", {"workers": args.workers, "database": (args.database or "sqlite").split(":")[0],
                                     "at_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "results": results})
     print(f"written to {path}")
 
