@@ -27,6 +27,11 @@ MAX_REQUEST_BYTES = 8 * 1024
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
+def _frozen(value: core.Asn1Value) -> core.Asn1Value:
+    """``value`` re-loaded from its DER, so asn1crypto serialises it by copying bytes."""
+    return type(value).load(value.dump())
+
+
 class RejectionResponse(core.Sequence):
     """A TimeStampResp without a token (asn1crypto's own class insists on one)."""
 
@@ -58,6 +63,15 @@ class TimestampAuthority:
                 }),
             })]
         })
+
+        # Constant parts kept as parsed DER: asn1crypto re-serialises freshly built objects (tens of ms per token).
+        self._tsa_name = _frozen(asn1_x509.GeneralName({"directory_name": self._cert.subject}))
+        self._ess_attr = _frozen(cms.CMSAttribute({"type": "signing_certificate_v2", "values": [self._ess]}))
+        self._type_attr = _frozen(cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}))
+        self._sid = _frozen(cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
+            "issuer": self._cert.issuer, "serial_number": self._cert.serial_number,
+        })}))
+        self._certs = _frozen(cms.CertificateSet([self._cert, *self._chain]))
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -131,25 +145,23 @@ class TimestampAuthority:
             "gen_time": now.astimezone(dt.timezone.utc).replace(microsecond=(now.microsecond // 1000) * 1000),
             "accuracy": {"seconds": 1},
             "ordering": False,
-            "tsa": asn1_x509.GeneralName({"directory_name": self._cert.subject}),
+            "tsa": self._tsa_name,
         }
         if nonce is not None:
             info["nonce"] = nonce
         content = tsp.TSTInfo(info).dump()
         signed_attrs = cms.CMSAttributes([
-            cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+            self._type_attr,
             cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": core.UTCTime(now.replace(microsecond=0))})]}),
             cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha256(content).digest()]}),
-            cms.CMSAttribute({"type": "signing_certificate_v2", "values": [self._ess]}),
+            self._ess_attr,
         ])
         return content, signed_attrs, hashlib.sha256(signed_attrs.dump()).digest()
 
     def _assemble(self, content: bytes, signed_attrs: cms.CMSAttributes, signature: bytes, include_certs: bool) -> cms.ContentInfo:
         signer = cms.SignerInfo({
             "version": "v1",
-            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
-                "issuer": self._cert.issuer, "serial_number": self._cert.serial_number,
-            })}),
+            "sid": self._sid,
             "digest_algorithm": {"algorithm": "sha256"},
             "signed_attrs": signed_attrs,
             "signature_algorithm": {"algorithm": "sha256_ecdsa"},
@@ -162,5 +174,5 @@ class TimestampAuthority:
             "signer_infos": [signer],
         }
         if include_certs:
-            fields["certificates"] = [self._cert, *self._chain]
+            fields["certificates"] = self._certs
         return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(fields)})
