@@ -111,6 +111,21 @@ def jwks(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 
+@router.get("/.well-known/oauth-authorization-server", summary="OAuth 2.0 authorization server metadata (RFC 8414)")
+def metadata(runtime: RuntimeDep) -> JSONResponse:
+    issuer = token_service(runtime).issuer
+    body = {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": list(scopes.SCOPES),
+        "introspection_endpoint": f"{issuer}/api/v1/identity/verify",
+    }
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+
+
 async def _token_field(request: Request) -> str:
     body = await request.body()
     if len(body) > MAX_VERIFY_BODY:

@@ -138,3 +138,16 @@ def test_an_admin_acts_for_any_department_it_names(client: TestClient, runtime: 
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     assert client.post(f"/api/v1/licence-types/{a.type_code}/disable", params={"department": a.code},
                        headers=admin).status_code == 200
+
+
+def test_bulk_jobs_stay_within_their_department(client: TestClient, two: tuple[Department, Department]) -> None:
+    a, b = two
+    row = {"holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
+           "fields": {"company": "示例有限公司", "capital": 1}}
+    submitted = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [row]}, headers=b.headers)
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()["id"]
+    assert client.get(f"/api/v1/bulk-jobs/{job}", headers=b.headers).status_code == 200
+    for method, path in (("GET", f"/api/v1/bulk-jobs/{job}"), ("GET", f"/api/v1/bulk-jobs/{job}/items"),
+                         ("POST", f"/api/v1/bulk-jobs/{job}/cancel")):
+        assert client.request(method, path, headers=a.headers).status_code == 404, path

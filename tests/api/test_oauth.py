@@ -38,10 +38,11 @@ def test_the_issued_token_verifies_with_the_published_jwks(client: TestClient, r
     department = f"D{uid.upper()}"
     new = new_client(runtime.engine, department, ["licences:read"])
     token = token_for(client, new)
+    issuer = runtime.settings.public_url
     response = client.get("/.well-known/jwks.json")
     assert response.status_code == 200 and "max-age" in response.headers["cache-control"]
     checked = jwt.JWT(jwt=token, key=jwk.JWKSet.from_json(response.text), algs=["ES256"],
-                      check_claims={"iss": "http://ecert.test", "aud": "http://ecert.test/api", "exp": None})
+                      check_claims={"iss": issuer, "aud": f"{issuer}/api", "exp": None})
     claims = json.loads(checked.claims)
     assert (claims["sub"], claims["client_id"], claims["dept"]) == (new.client.client_id, new.client.client_id, department)
 
@@ -127,3 +128,15 @@ def test_verify_needs_a_caller_with_identity_verify(client: TestClient, runtime:
     checker = new_client(runtime.engine, f"D{uid.upper()}", ["identity:verify"])
     missing = client.post("/api/v1/identity/verify", data={}, headers=bearer(token_for(client, checker)))
     assert missing.status_code == 422
+
+
+def test_metadata_names_the_endpoints(client: TestClient, runtime: Runtime, uid: str) -> None:
+    meta = client.get("/.well-known/oauth-authorization-server").json()
+    assert meta["issuer"] == runtime.settings.public_url
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert "licences:issue" in meta["scopes_supported"]
+    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    path = meta["token_endpoint"].removeprefix(meta["issuer"])
+    issued = client.post(path, data={"grant_type": "client_credentials"}, headers=_basic(new.client.client_id, new.secret))
+    keys = client.get(meta["jwks_uri"].removeprefix(meta["issuer"])).text
+    jwt.JWT(jwt=issued.json()["access_token"], key=jwk.JWKSet.from_json(keys), algs=["ES256"])
