@@ -7,6 +7,7 @@ left, so a published CRL never expires while the service runs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlmodel import Session, select
 
-from ca import profiles
+from ca import der, profiles
 from ca.hierarchy import Authority
 from ca.models import CrlRecord, IssuedCertificate
 from ecert.clock import as_utc
@@ -41,31 +42,61 @@ class CrlState:
     fresh: bool
 
 
+_SIGNATURE_OIDS = {"sha256": "1.2.840.10045.4.3.2", "sha384": "1.2.840.10045.4.3.3"}  # ecdsa-with-SHA256/384
+_REASON_CODES = {flag.value: code for code, flag in enumerate(
+    [x509.ReasonFlags.unspecified, x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise,
+     x509.ReasonFlags.affiliation_changed, x509.ReasonFlags.superseded, x509.ReasonFlags.cessation_of_operation,
+     x509.ReasonFlags.certificate_hold])} | {x509.ReasonFlags.privilege_withdrawn.value: 9}
+#: entry extension "reasonCode" per reason, ready-made
+_REASON_EXTENSIONS = {
+    name: der.sequence(der.oid("2.5.29.21"), der.octet_string(der.tlv(0x0A, bytes([code]))))
+    for name, code in _REASON_CODES.items()
+}
+
+
+def _extension(oid: x509.ObjectIdentifier, value: x509.ExtensionType) -> bytes:
+    return der.sequence(der.oid(oid.dotted_string), der.octet_string(value.public_bytes()))
+
+
+def _entry(entry: RevokedEntry) -> bytes:
+    extensions = b""
+    if entry.reason and entry.reason != x509.ReasonFlags.unspecified.value:
+        extensions += _REASON_EXTENSIONS[entry.reason]
+    if entry.invalidity_date is not None:
+        generalized = der.tlv(0x18, entry.invalidity_date.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ").encode())
+        extensions += der.sequence(der.oid("2.5.29.24"), der.octet_string(generalized))
+    return der.sequence(der.integer(entry.serial), der.time(entry.revoked_at), der.sequence(extensions) if extensions else b"")
+
+
 def build_crl(
     keystore: KeyStore, authority: Authority, entries: Iterable[RevokedEntry], *, number: int,
     this_update: dt.datetime, next_update: dt.datetime,
 ) -> x509.CertificateRevocationList:
-    """Sign a CRL for ``authority`` listing ``entries`` (RFC 5280 §5: number, AKI, reasons)."""
-    revoked = []
-    for entry in entries:
-        item = x509.RevokedCertificateBuilder().serial_number(entry.serial).revocation_date(entry.revoked_at)
-        if entry.reason and entry.reason != x509.ReasonFlags.unspecified.value:
-            item = item.add_extension(x509.CRLReason(x509.ReasonFlags(entry.reason)), critical=False)
-        if entry.invalidity_date is not None:
-            item = item.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
-        revoked.append(item.build())
-    # built in one go: the builder's add_revoked_certificate copies its list each time (quadratic at 10^6 entries)
-    builder = x509.CertificateRevocationListBuilder(
-        issuer_name=authority.certificate.subject, last_update=this_update, next_update=next_update,
-        extensions=[
-            x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(number)),
-            x509.Extension(x509.AuthorityKeyIdentifier.oid, False,
-                           x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key())),  # type: ignore[arg-type]
-        ],
-        revoked_certificates=revoked,
-    )
+    """Sign a CRL for ``authority`` listing ``entries`` (RFC 5280 §5: v2, number, AKI, reasons, invalidity dates).
+
+    The to-be-signed bytes are assembled directly (:mod:`ca.der`), then Vault signs their digest.
+    """
     signer = remote_private_key(keystore, authority.key)
-    return builder.sign(signer, profiles.signature_hash(signer.public_key()))  # type: ignore[arg-type]
+    hash_algorithm = profiles.signature_hash(signer.public_key())
+    algorithm = der.sequence(der.oid(_SIGNATURE_OIDS[hash_algorithm.name]))
+    revoked = b"".join(_entry(e) for e in entries)
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key())  # type: ignore[arg-type]
+    tbs = der.sequence(
+        der.integer(1),  # v2
+        algorithm,
+        authority.certificate.subject.public_bytes(),
+        der.time(this_update),
+        der.time(next_update),
+        der.sequence(revoked) if revoked else b"",
+        der.explicit(0, der.sequence(_extension(x509.CRLNumber.oid, x509.CRLNumber(number)),
+                                     _extension(x509.AuthorityKeyIdentifier.oid, aki))),
+    )
+    digest = hashlib.new(hash_algorithm.name, tbs).digest()
+    signature = keystore.sign(authority.key, digest, hash_name=hash_algorithm.name).value  # type: ignore[arg-type]
+    crl = x509.load_der_x509_crl(der.sequence(tbs, algorithm, der.bit_string(signature)))
+    if not crl.is_signature_valid(authority.certificate.public_key()):  # type: ignore[arg-type]
+        raise RuntimeError("the assembled CRL does not verify")
+    return crl
 
 
 def revoked_entries(session: Session, issuer: str) -> list[RevokedEntry]:
