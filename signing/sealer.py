@@ -15,7 +15,7 @@ import io
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asn1crypto import cms
 from cryptography import x509
@@ -61,6 +61,7 @@ class _Seal:
     bytes_reserved: int | None = None
     evidence: Evidence | None = None
     evidence_until: float = 0.0
+    evidence_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class PadesSealer:
         if seal is None:
             seal = self._new_seal(credential)
             with self._lock:
-                self._seals[cache_key] = seal
+                seal = self._seals.setdefault(cache_key, seal)  # racing threads end up sharing one
         return seal
 
     def _new_seal(self, credential: Seal) -> _Seal:
@@ -205,13 +206,11 @@ class PadesSealer:
         """Validation data, re-fetched and re-validated every ``evidence_ttl`` seconds per seal."""
         if self.revocation is None:
             return None
-        with self._lock:
-            if seal.evidence is not None and time.monotonic() < seal.evidence_until:
-                return seal.evidence
-        evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
-        with self._lock:
-            seal.evidence, seal.evidence_until = evidence, time.monotonic() + self.evidence_ttl
-        return evidence
+        with seal.evidence_lock:  # one thread refreshes; the others wait for its result
+            if seal.evidence is None or time.monotonic() >= seal.evidence_until:
+                evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
+                seal.evidence, seal.evidence_until = evidence, time.monotonic() + self.evidence_ttl
+            return seal.evidence
 
     def _signer_for(self, seal: _Seal, job: _Job) -> PdfSigner:
         meta = PdfSignatureMetadata(

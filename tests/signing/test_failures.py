@@ -71,9 +71,13 @@ def test_a_failed_batch_leaves_nothing_primed(keystore: TransitKeyStore, pki: Te
 def test_threads_sharing_one_sealer_all_get_valid_pdfs(
     sealer: PadesSealer, pki: TestPki, pdfsig: PdfSig, tmp_path: Path
 ) -> None:
+    # A fresh sealer, so the threads also race on its first use (caches, size probe, evidence).
+    fresh = PadesSealer(sealer.keystore, pki, pki.tsa, pki.revocation)
+    crl_calls = pki.revocation.crl_calls
     with ThreadPoolExecutor(4) as pool:
-        batches = list(pool.map(lambda k: sealer.seal(DEPARTMENT, [licence(700 + 10 * k + i) for i in range(3)]), range(4)))
+        batches = list(pool.map(lambda k: fresh.seal(DEPARTMENT, [licence(700 + 10 * k + i) for i in range(2)]), range(8)))
+    assert pki.revocation.crl_calls - crl_calls == 2  # validation data fetched once (two CAs), not per thread
     pdfs = [pdf for batch in batches for pdf in batch]
-    assert len(set(pdfs)) == 12
+    assert len(set(pdfs)) == 16
     for n, pdf in enumerate(pdfs[::4]):
         assert check_all(pdf, pki, pdfsig, tmp_path / f"{n}.pdf").all_pass
