@@ -94,7 +94,7 @@ class NewClient:
 
 def secret_hash(client_id: str, secret: str) -> str:
     """Keyed SHA-256 of the secret, bound to the client_id (hex)."""
-    message = client_id.encode() + b"\0" + secret.encode("utf-8", "surrogateescape")
+    message = client_id.encode("utf-8", "surrogateescape") + b"\0" + secret.encode("utf-8", "surrogateescape")
     return hmac.new(_HASH_KEY, message, hashlib.sha256).hexdigest()
 
 

@@ -140,3 +140,22 @@ def test_metadata_names_the_endpoints(client: TestClient, runtime: Runtime, uid:
     issued = client.post(path, data={"grant_type": "client_credentials"}, headers=_basic(new.client.client_id, new.secret))
     keys = client.get(meta["jwks_uri"].removeprefix(meta["issuer"])).text
     jwt.JWT(jwt=issued.json()["access_token"], key=jwk.JWKSet.from_json(keys), algs=["ES256"])
+
+
+def test_rotation_keeps_old_tokens_working_over_http(client: TestClient, runtime: Runtime, uid: str) -> None:
+    from api.security import token_service
+
+    department = f"D{uid.upper()}"
+    checker = new_client(runtime.engine, department, ["identity:verify"])
+    old = token_for(client, checker)
+    old_kid = json.loads(base64.urlsafe_b64decode(old.split(".")[0] + "=="))["kid"]
+    token_service(runtime).keys.rotate()
+    new = token_for(client, checker)
+    new_kid = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"]
+    assert new_kid != old_kid and new_kid.startswith("token-signing-v")
+    keyset = jwk.JWKSet.from_json(client.get("/.well-known/jwks.json").text)
+    assert {old_kid, new_kid} <= {key["kid"] for key in keyset}
+    for token in (old, new):
+        jwt.JWT(jwt=token, key=keyset, algs=["ES256"])
+        answer = client.post("/api/v1/identity/verify", data={"token": token}, headers=bearer(old))
+        assert answer.json()["active"] is True
