@@ -10,6 +10,7 @@ The seal goes in :data:`SEAL_BOX` on the last page, which the layout keeps free.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import itertools
 from collections.abc import Iterator
@@ -41,6 +42,11 @@ _VALUE_W = PAGE_W - MARGIN - _VALUE_X
 
 def _register_fonts() -> None:
     rl_config.useA85 = 0  # binary streams: smaller and faster than ASCII85 (we never need 7-bit PDFs)
+    util = qrencoder.QRUtil
+    if not hasattr(util.getErrorCorrectPolynomial, "cache_info"):
+        # The Reed-Solomon generator polynomial depends only on the block's EC length and is
+        # only read afterwards; reportlab rebuilds it for every block (40% of the QR time).
+        util.getErrorCorrectPolynomial = staticmethod(functools.lru_cache(maxsize=64)(util.getErrorCorrectPolynomial))
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
 
