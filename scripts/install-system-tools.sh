@@ -14,6 +14,8 @@ missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# a CJK font, so headless Chromium draws the Chinese verification page (screenshots) instead of boxes
+command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q . || missing+=(fonts-wqy-microhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 echo "installing system tools: $packages"

@@ -11,7 +11,7 @@ Format (``docs/verification.md``)::
                    "value": base64url(r || s) over SHA-256 of the canonical JSON of "bundle"}}
 
 The signer is the Vault transit key ``trust-bundle`` (never exported), certified by our issuing CA
-with a profile of its own (digitalSignature, EKU :data:`BUNDLE_SIGNING`). A verifier that pins
+with a profile of its own (:mod:`verify.publisher` builds and signs it) (digitalSignature, EKU :data:`BUNDLE_SIGNING`). A verifier that pins
 our root (its SHA-256 fingerprint is published) checks root -> issuing -> bundle signer ->
 signature; nothing in the bundle has to be taken on trust. Canonical JSON: keys sorted, no
 whitespace, UTF-8.
@@ -21,11 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,32 +29,19 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
-from cryptography.x509.oid import NameOID
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
-from ca.hierarchy import issue_certificate
-from ca.models import IssuedCertificate
-from ca.profiles import Profile
-from ecert.clock import Clock, as_utc
-from ecert.db import session_scope
+from ecert.clock import as_utc
 from ecert.errors import InvalidInput
-from keys import KeyRef, KeyStore, KeyType
-from verify.trust import SealEntry, TrustMaterial, seal_entries, trust_from_authority
+from verify.trust import SealEntry, TrustMaterial
 
-__all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "BUNDLE_PROFILE", "BundleInvalid", "LoadedBundle", "BundlePublisher",
-           "build_bundle", "load_bundle", "canonical", "fingerprint"]
+__all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "LIFETIME", "BundleInvalid", "LoadedBundle", "build_bundle", "load_bundle",
+           "canonical", "fingerprint", "signature_envelope"]
 
 FORMAT = "ecert-trust-bundle/1"
 BUNDLE_KEY = "trust-bundle"
 #: Extended key usage of the bundle signer (an ecert arc; only ecert verifiers look for it).
 BUNDLE_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.99999.2.1")
-BUNDLE_PROFILE = Profile(
-    name="trust-bundle", is_ca=False, key_usage=frozenset({"digital_signature"}), max_validity=dt.timedelta(days=400),
-    extended_key_usage=(BUNDLE_SIGNING,), eku_critical=True,
-)
 LIFETIME = dt.timedelta(hours=24)
-_RENEW_BEFORE = dt.timedelta(days=30)
 
 
 class BundleInvalid(InvalidInput):
@@ -97,6 +80,14 @@ def _seal_json(seal: SealEntry) -> dict[str, Any]:
             "invalidity_date": _iso(seal.invalidity_date), "reason": seal.reason}
 
 
+def signature_envelope(bundle: dict[str, Any], *, kid: str, signer: x509.Certificate, raw_signature: bytes) -> bytes:
+    """The published file: the bundle and its ES256 signature (raw r||s) with the signer's certificate."""
+    envelope = {"bundle": bundle, "signature": {
+        "alg": "ES256", "kid": kid, "x5c": [base64.b64encode(signer.public_bytes(serialization.Encoding.DER)).decode()],
+        "value": _b64u(raw_signature)}}
+    return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
+
+
 def build_bundle(trust: TrustMaterial, *, issuer: str, now: dt.datetime, token_keys: dict[str, Any] | None = None) -> dict[str, Any]:
     """The unsigned bundle body."""
     next_update = now + LIFETIME
@@ -111,69 +102,6 @@ def build_bundle(trust: TrustMaterial, *, issuer: str, now: dt.datetime, token_k
         "seals": [_seal_json(s) for s in trust.seals],
         "token_keys": token_keys,
     }
-
-
-class BundlePublisher:
-    """Builds, signs (Vault) and caches the bundle; rebuilds when it ages or a CRL changes."""
-
-    def __init__(self, engine: Engine, keystore: KeyStore, clock: Clock, authority: Any, *,
-                 token_keys: Callable[[], dict[str, Any] | None] | None = None, max_age_seconds: float = 300.0) -> None:
-        self.engine = engine
-        self.keystore = keystore
-        self.clock = clock
-        self.authority = authority
-        self.token_keys = token_keys
-        self.max_age = max_age_seconds
-        self._lock = threading.Lock()
-        self._cached: tuple[float, tuple[bytes, ...], bytes] | None = None
-
-    def current_bytes(self) -> bytes:
-        trust = trust_from_authority(self.authority)
-        with self._lock:
-            cached = self._cached
-        if cached is not None and cached[0] > time.monotonic() and cached[1] == trust.crls:
-            return cached[2]
-        body = self.build()
-        with self._lock:
-            self._cached = (time.monotonic() + self.max_age, trust.crls, body)
-        return body
-
-    def build(self) -> bytes:
-        now = self.clock.now()
-        base = trust_from_authority(self.authority)
-        with Session(self.engine) as session:
-            trust = TrustMaterial(base.root, base.intermediates, base.crls, seal_entries(session))
-        signer = self._signer(now)
-        bundle = build_bundle(trust, issuer=self.authority.config.endpoints.base_url, now=now,
-                              token_keys=self.token_keys() if self.token_keys else None)
-        signature = self.keystore.sign_batch(signer[0], [hashlib.sha256(canonical(bundle)).digest()], ec_format="raw")[0]
-        envelope = {"bundle": bundle, "signature": {
-            "alg": "ES256", "kid": str(signer[0]), "x5c": [base64.b64encode(signer[1].public_bytes(serialization.Encoding.DER)).decode()],
-            "value": _b64u(signature.value)}}
-        return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
-
-    def _signer(self, now: dt.datetime) -> tuple[KeyRef, x509.Certificate]:
-        """The bundle key and a certificate for it from our issuing CA (issued, or renewed, when needed)."""
-        info = self.keystore.create(BUNDLE_KEY, KeyType.EC_P256)
-        with Session(self.engine) as session:
-            row = session.exec(select(IssuedCertificate).where(
-                IssuedCertificate.profile == BUNDLE_PROFILE.name, IssuedCertificate.key_name == BUNDLE_KEY,
-                IssuedCertificate.key_version == info.latest.version, IssuedCertificate.revoked_at == None,  # noqa: E711
-            ).order_by(IssuedCertificate.not_after.desc())).first()  # type: ignore[attr-defined]
-        if row is not None and as_utc(row.not_after) - now > _RENEW_BEFORE:
-            return KeyRef(row.key_name, row.key_version), x509.load_der_x509_certificate(row.certificate_der)
-        hierarchy = self.authority.hierarchy()
-        config = self.authority.config
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, config.country),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, config.organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{config.organization} Trust Bundle Signer"[:64]),
-        ])
-        with session_scope(self.engine) as session:
-            certificate, _ = issue_certificate(
-                session, self.keystore, issuer=hierarchy.issuing, profile=BUNDLE_PROFILE, subject=subject, key=info.latest,
-                validity=BUNDLE_PROFILE.max_validity - dt.timedelta(days=1), now=now, endpoints=config.endpoints, actor="system:trust-bundle")
-        return info.latest, certificate
 
 
 # -- reading a bundle (offline; no database, no Vault) ---------------------------------------------

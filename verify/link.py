@@ -1,7 +1,7 @@
 """Verification by link or QR (``/v/{token}``): the record behind a token, as a :class:`Verdict`.
 
 Lookups are read-only. Counting is aggregated: each verification adds to an in-process
-:class:`VerificationCounter` that flushes into ``audit.stats`` (``verify.link`` / ``verify.pdf``
+:class:`VerificationCounter` that flushes into ``audit.stats`` (``verify.link`` / ``verify.upload``
 per department and outcome) every few seconds in one transaction, instead of one audit event
 (or one counter upsert) per lookup.
 """
@@ -9,7 +9,6 @@ per department and outcome) every few seconds in one transaction, instead of one
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from sqlmodel import Session, select
 from audit import stats
 from audit.tlog import LeafNotFound, TreeHeadNotFound, inclusion_proof
 from audit.treehead import LeafEntry, LeafKind, number_hash
+from ca.models import Department
 from certificates import records
 from certificates.disclosure import public_view
 from certificates.issuance import transparency_digest
@@ -30,11 +30,9 @@ from certificates.models import Licence, LicenceType
 from certificates.records import effective_status
 from ecert.clock import Clock, as_utc
 from ecert.db import session_scope
-from verify.model import Check, HistoryEntry, LicenceSummary, Outcome, Transparency, Verdict, check
+from verify.model import TOKEN_PATTERN, Check, HistoryEntry, LicenceSummary, Outcome, Transparency, Verdict, check
 
 __all__ = ["LinkVerifier", "VerificationCounter", "TOKEN_PATTERN", "summary_of", "status_check", "outcome_of"]
-
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 _STATUS_REASONS: dict[Status, tuple[str, str]] = {
     Status.VALID: ("The licence is valid.", "该证照当前有效。"),
@@ -101,9 +99,15 @@ def _history(session: Session, licence_id: str) -> tuple[HistoryEntry, ...]:
                  for e in records.history(session, licence_id))
 
 
+def _labels(licence_type: LicenceType | None, shown: dict[str, Any]) -> dict[str, dict[str, str]]:
+    layout = (licence_type.layout or {}).get("fields", []) if licence_type is not None else []
+    return {f["name"]: {"zh": f.get("label_zh", f["name"]), "en": f.get("label_en", f["name"])}
+            for f in layout if isinstance(f, dict) and f.get("name") in shown}
+
+
 def summary_of(
     licence: Licence, licence_type: LicenceType | None, *, now: Any, public_url: str,
-    superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None,
+    superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None, issuer_name: str | None = None,
 ) -> LicenceSummary:
     view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)
     status = Status(view["status"])
@@ -115,7 +119,7 @@ def summary_of(
         status_zh=view["status_text"]["zh"], status_en=view["status_text"]["en"], status_reason=licence.status_reason,
         status_effective_at=as_utc(licence.status_effective_at) if licence.status_effective_at else None,
         superseded_by=f"{public_url.rstrip('/')}/v/{superseded_by_token}" if superseded_by_token else None,
-        supersedes_number=licence.associated_number,
+        supersedes_number=licence.associated_number, issuer_name=issuer_name, field_labels=_labels(licence_type, view["fields"]),
     )
 
 
@@ -130,6 +134,7 @@ class LinkVerifier:
         self.counter = counter or VerificationCounter(engine, clock)
         self.reveal_id = reveal_id
         self._types: dict[tuple[str, str, int], LicenceType | None] = {}
+        self._departments: dict[str, str | None] = {}
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
         now = self.clock.now()
@@ -160,7 +165,13 @@ class LinkVerifier:
         if licence.superseded_by_id:
             successor = session.exec(select(Licence.token).where(Licence.id == licence.superseded_by_id)).first()
         return summary_of(licence, self._type(session, licence), now=now, public_url=self.public_url,
-                          superseded_by_token=successor, reveal_id=self.reveal_id)
+                          superseded_by_token=successor, reveal_id=self.reveal_id,
+                          issuer_name=self._department(session, licence.department_code))
+
+    def _department(self, session: Session, code: str) -> str | None:
+        if code not in self._departments:
+            self._departments[code] = session.exec(select(Department.name).where(Department.code == code)).first()
+        return self._departments[code]
 
     def _type(self, session: Session, licence: Licence) -> LicenceType | None:
         key = (licence.department_code, licence.type_code, licence.type_version)

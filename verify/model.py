@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from certificates.lifecycle import STATUS_WORDS
 
-__all__ = ["Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict", "check"]
+__all__ = ["TOKEN_PATTERN", "Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict", "check"]
+
+
+#: The shape of a verification token (``secrets.token_urlsafe(18)`` gives 24 characters).
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 class Outcome(str, enum.Enum):
@@ -116,6 +121,8 @@ class LicenceSummary:
     status_effective_at: dt.datetime | None = None
     superseded_by: str | None = None  # verification link of the current version
     supersedes_number: str | None = None
+    issuer_name: str | None = None
+    field_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {"zh", "en"}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,11 +130,13 @@ class LicenceSummary:
             "type": {"code": self.type_code, "version": self.type_version, "name_zh": self.type_name_zh,
                      "name_en": self.type_name_en},
             "issuer": self.issuer,
+            "issuer_name": self.issuer_name,
             "valid_from": _iso(self.valid_from),
             "valid_until": _iso(self.valid_until),
             "issued_at": _iso(self.issued_at),
             "holder": self.holder,
             "fields": self.fields,
+            "field_labels": self.field_labels,
             "status": self.status,
             "status_text": {"zh": self.status_zh, "en": self.status_en} if self.status else None,
             "status_reason": self.status_reason,

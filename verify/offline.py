@@ -18,9 +18,7 @@ from cryptography.exceptions import InvalidSignature
 
 from certificates.qr import split_qr, verify_payload
 from verify.bundle import LoadedBundle
-from verify.link import TOKEN_PATTERN
-from verify.model import Check, LicenceSummary, Outcome, Verdict, check
-from verify.pdf import PdfLimits, check_pdf
+from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check
 from verify.trust import SealEntry
 
 __all__ = ["verify_qr_offline", "verify_pdf_offline", "token_of"]
@@ -136,9 +134,11 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
     return _verdict(Outcome.AUTHENTIC, checks, bundle, now, summary)
 
 
-def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> Verdict:
+def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None) -> Verdict:
     """The document checks of :func:`verify.pdf.check_pdf` against the bundle's CAs and CRLs."""
-    findings = check_pdf(data, bundle.trust, now=now, limits=limits)
+    from verify.pdf import PdfLimits, check_pdf  # pyHanko loads only when a PDF is checked
+
+    findings = check_pdf(data, bundle.trust, now=now, limits=limits or PdfLimits())
     summary = None
     if findings.number:
         summary = LicenceSummary(number=findings.number, type_code=findings.number.split("-")[0], type_version=0,

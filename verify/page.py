@@ -108,13 +108,13 @@ def _licence(verdict: Verdict, lang: str) -> str:
     status = (lic.status_zh if lang == "zh" else lic.status_en) or ""
     rows = [
         _row(_t("number", lang), escape(lic.number)), _row(_t("type", lang), escape(type_name)),
-        _row(_t("issuer", lang), escape(lic.issuer)), _row(_t("holder", lang), escape(holder)),
+        _row(_t("issuer", lang), escape(f"{lic.issuer_name} ({lic.issuer})" if lic.issuer_name else lic.issuer)), _row(_t("holder", lang), escape(holder)),
         _row(_t("validity", lang), f"{escape(_date(lic.valid_from))} – {escape(until)}"),
         _row(_t("status", lang), escape(status)), _row(_t("reason", lang), escape(lic.status_reason or "")),
         _row(_t("since", lang), escape(_date(lic.status_effective_at))),
         _row(_t("replaces", lang), escape(lic.supersedes_number or "")),
     ]
-    rows += [_row(escape(str(name)), escape(str(value))) for name, value in lic.fields.items()]
+    rows += [_row(escape(lic.field_labels.get(name, {}).get(lang, name)), escape(str(value))) for name, value in lic.fields.items()]
     link = (f'<a class="link" id="current-version" href="{escape(lic.superseded_by)}?lang={lang}">{_t("current", lang)} →</a>'
             if lic.superseded_by else "")
     return f'<section id="licence"><dl>{"".join(rows)}</dl>{link}</section>'
@@ -141,7 +141,7 @@ def _transparency(verdict: Verdict, lang: str) -> str:
     log = verdict.transparency
     if log is None or verdict.licence is None:
         return ""
-    text = _t("logged", lang, index=log.leaf_index, size=log.tree_size) if log.logged else _t("not_logged", lang)
+    text = _t("logged", lang, index=(log.leaf_index or 0) + 1, size=log.tree_size) if log.logged else _t("not_logged", lang)
     return f'<section id="transparency"><h2>{_t("log", lang)}</h2><p>{text}</p></section>'
 
 

@@ -7,7 +7,7 @@
    chain to *our* root only, trusted RFC 3161 timestamp from a TSA under our root, no changes after
    signing beyond validation data (pyHanko's difference analysis), seal status at signing time and
    now from our CRLs (:class:`verify.trust.TrustMaterial`; in-process online, bundle offline).
-3. Online (:class:`PdfVerifier`): the licence named in the signed document (its number in the
+3. Online (:class:`verify.online.PdfVerifier`): the licence named in the signed document (its number in the
    document title) exists, the uploaded bytes are the registered copy (SHA-256 of the stored PDF),
    and the record's current status.
 """
@@ -33,16 +33,11 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
-from certificates.models import Licence
-from ecert.clock import Clock
-from verify.link import LinkVerifier
-from verify.model import Check, Outcome, Verdict, check
+from verify.model import Check, check
 from verify.trust import TrustMaterial
 
-__all__ = ["PdfLimits", "SealFindings", "check_pdf", "PdfVerifier", "SEAL_FIELD"]
+__all__ = ["PdfLimits", "SealFindings", "check_pdf", "SEAL_FIELD"]
 
 log = logging.getLogger(__name__)
 SEAL_FIELD = "ecert-seal"
@@ -288,61 +283,3 @@ def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: Pd
                             _number(reader, sig), department, signed_at, digest)
     except _Refused as refused:
         return SealFindings((refused.check,), sha256=digest)
-
-
-# -- 3. online: the registered record ----------------------------------------------------------------
-
-class PdfVerifier:
-    """Online PDF verification: document checks, then the registered copy and the record's status."""
-
-    def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
-                 limits: PdfLimits = PdfLimits(), trust_seconds: float = 0.0) -> None:
-        from verify.trust import trust_from_authority
-
-        self.engine = engine
-        self.clock = clock
-        self.authority = authority
-        self.link = link
-        self.limits = limits
-        self._trust = lambda: trust_from_authority(authority)
-
-    def verify(self, data: bytes) -> Verdict:
-        now = self.clock.now()
-        findings = check_pdf(data, self._trust(), now=now, limits=self.limits)
-        verdict = self._with_record(findings, now)
-        department = verdict.licence.issuer if verdict.licence else None
-        self.link.counter.add("verify.pdf", department, verdict.outcome.value)
-        return verdict
-
-    def _with_record(self, findings: SealFindings, now: dt.datetime) -> Verdict:
-        checks = list(findings.checks)
-        if not findings.passed or findings.number is None:
-            if findings.passed:
-                checks.append(check("registered", False, "The sealed document does not name a licence number.",
-                                    "盖章文件中没有证照编号。"))
-            return Verdict(Outcome.INVALID, tuple(checks), None, now)
-        with Session(self.engine, expire_on_commit=False) as session:
-            licence = session.exec(select(Licence).where(Licence.number == findings.number)).first()
-            if licence is None:
-                checks.append(check("registered", False, f"No licence {findings.number} is registered.", f"登记库中没有编号为 {findings.number} 的证照。"))
-                return Verdict(Outcome.INVALID, tuple(checks), None, now)
-            checks.append(_issuer_check(licence, findings))
-            checks.append(_copy_check(licence, findings))
-            return self.link.verdict_for(session, licence, now=now, extra_checks=tuple(checks))
-
-
-def _issuer_check(licence: Licence, findings: SealFindings) -> Check:
-    ok = findings.department == licence.department_code
-    return check("issuer", ok,
-                 f"Sealed by the issuing department ({licence.department_code})." if ok
-                 else f"Sealed by {findings.department}, but licence {licence.number} was issued by {licence.department_code}.",
-                 f"由发证部门（{licence.department_code}）盖章。" if ok else f"盖章部门 {findings.department} 与发证部门 {licence.department_code} 不符。")
-
-
-def _copy_check(licence: Licence, findings: SealFindings) -> Check:
-    ok = licence.pdf_sha256 is not None and findings.sha256 == licence.pdf_sha256
-    if ok:
-        return check("registered_copy", True, "The file is exactly the registered copy of the licence.", "该文件与登记的证照文件完全一致。")
-    if licence.pdf_sha256 is None:
-        return check("registered_copy", False, "No PDF is registered for this licence.", "该证照没有登记的 PDF 文件。")
-    return check("registered_copy", False, "The file differs from the registered copy of the licence.", "该文件与登记的证照文件不一致。")

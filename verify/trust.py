@@ -1,6 +1,6 @@
 """What a verifier trusts: our root, our issuing CAs, their CRLs, and every seal certificate.
 
-Online, :func:`trust_from_authority` reads it from the running CA (in-process, current CRLs);
+Online, :func:`verify.online.trust_from_authority` reads it from the running CA (in-process, current CRLs);
 offline, :mod:`verify.bundle` reads it from a signed trust bundle. PDF and QR checks take a
 :class:`TrustMaterial` and never touch the network.
 """
@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography import x509
-from sqlmodel import Session, select
-
-from ca import profiles
-from ca.models import IssuedCertificate
 from ecert.clock import as_utc
 
-__all__ = ["SealEntry", "Revocation", "TrustMaterial", "trust_from_authority", "seal_entries"]
+__all__ = ["SealEntry", "Revocation", "TrustMaterial"]
 
 
 @dataclass(frozen=True)
@@ -99,30 +94,3 @@ class TrustMaterial:
 
     def is_ours(self, issuer: x509.Certificate) -> bool:
         return issuer == self.root or issuer in self.intermediates
-
-
-def seal_entries(session: Session) -> tuple[SealEntry, ...]:
-    """Every seal certificate ever issued (revoked and expired included), newest first."""
-    rows = session.exec(select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
-                        .order_by(IssuedCertificate.issued_at.desc())).all()  # type: ignore[attr-defined]
-    return tuple(
-        SealEntry(
-            kid=f"{row.key_name}:v{row.key_version}", department=row.department_code or "", serial=int(row.serial, 16),
-            certificate=x509.load_der_x509_certificate(row.certificate_der),
-            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
-            invalidity_date=as_utc(row.invalidity_date) if row.invalidity_date else None,
-            reason=row.revocation_reason,
-        )
-        for row in rows
-    )
-
-
-def trust_from_authority(authority: Any, *, with_seals: bool = False) -> TrustMaterial:
-    """Trust material from the running :class:`ca.service.CertificateAuthority` (current CRLs, in-process)."""
-    hierarchy = authority.hierarchy()
-    crls = tuple(authority.crl(a.name) for a in hierarchy.authorities)
-    seals: tuple[SealEntry, ...] = ()
-    if with_seals:
-        with Session(authority.engine) as session:
-            seals = seal_entries(session)
-    return TrustMaterial(hierarchy.root.certificate, (hierarchy.issuing.certificate,), crls, seals)

@@ -21,11 +21,12 @@ from api.problems import problem_response, register_problem_type
 from api.ratelimit import TokenBuckets
 from ca.service import authority_for
 from ecert.runtime import Runtime
-from verify.bundle import BundlePublisher
+from verify.publisher import BundlePublisher
 from verify.link import LinkVerifier, VerificationCounter
 from verify.model import Outcome, Verdict
 from verify.page import pick_language, render_page
-from verify.pdf import PdfLimits, PdfVerifier
+from verify.online import PdfVerifier
+from verify.pdf import PdfLimits
 
 __all__ = ["router", "services"]
 

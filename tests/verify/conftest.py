@@ -28,7 +28,7 @@ from signing.sealer import PadesSealer
 from tests.ca.conftest import authority, live_url  # noqa: F401 - shared fixtures
 from tests.certificates.conftest import BUSINESS_TYPE, request_for, uscc
 from verify.link import LinkVerifier, VerificationCounter
-from verify.pdf import PdfVerifier
+from verify.online import PdfVerifier
 
 PUBLIC_URL = "http://ecert.test"
 
@@ -99,7 +99,7 @@ def pdf_verifier(runtime: Runtime, authority: CertificateAuthority, link_verifie
 
 @pytest.fixture(scope="session")
 def publisher(runtime: Runtime, authority: CertificateAuthority):  # type: ignore[no-untyped-def]  # noqa: F811
-    from verify.bundle import BundlePublisher
+    from verify.publisher import BundlePublisher
 
     return BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority)
 

@@ -17,10 +17,11 @@ from certificates.qr import QrClaims, b64url, qr_string, sign_payloads
 from ecert.db import session_scope
 from signing.sealer import PadesSealer
 from tests.verify.conftest import Issued, issue_for, new_department, pdf_of
-from verify.bundle import BundleInvalid, BundlePublisher, LoadedBundle, load_bundle
+from verify.bundle import BundleInvalid, LoadedBundle, load_bundle
 from verify.model import Outcome
 from verify.offline import token_of, verify_pdf_offline, verify_qr_offline
-from verify.pdf import PdfVerifier
+from verify.online import PdfVerifier
+from verify.publisher import BundlePublisher
 
 
 def _now() -> dt.datetime:

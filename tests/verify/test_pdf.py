@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from ca.service import CertificateAuthority
 from verify.model import Outcome, Verdict
-from verify.pdf import PdfLimits, PdfVerifier, check_pdf
-from verify.trust import trust_from_authority
+from verify.online import PdfVerifier, trust_from_authority
+from verify.pdf import PdfLimits, check_pdf
 from tests.verify import hostile
 from tests.verify.conftest import Issued
 

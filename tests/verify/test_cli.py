@@ -1,0 +1,80 @@
+"""``ecert verify``: offline from a bundle file (PDF and QR), online against the live server, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from api.ratelimit import TokenBuckets
+from api.routes.verification import services
+from ecert.cli import main
+from ecert.runtime import Runtime
+from tests.verify import hostile
+from tests.verify.conftest import Issued
+from verify.publisher import BundlePublisher
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, publisher: BundlePublisher, issued: Issued, authority) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("cli")
+    paths = {"bundle": root / "bundle.json", "pdf": root / "licence.pdf", "forged": root / "forged.pdf", "qr": root / "qr.txt",
+             "root": root / "root.pem"}
+    paths["bundle"].write_bytes(publisher.build())
+    paths["pdf"].write_bytes(issued.pdfs["valid"])
+    paths["forged"].write_bytes(hostile.forged(hostile.unsigned_licence(issued.licences["valid"]), issued.department))
+    paths["qr"].write_text(issued.licences["valid"].qr_payload or "")
+    paths["root"].write_bytes(authority.hierarchy().root.pem)
+    return paths
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_offline_pdf_and_qr(files: dict[str, Path], issued: Issued, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(capsys, "verify", str(files["pdf"]), "--bundle", str(files["bundle"]), "--root", str(files["root"]), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["kind"] == "pdf" and result["offline"]["outcome"] == "authentic"
+    assert result["offline"]["bundle"]["root_pinned"] is True
+    code, out = _run(capsys, "verify", str(files["qr"]), "--bundle", str(files["bundle"]))
+    assert code == 0 and "Genuine" in out and issued.licences["valid"].number in out and "trust bundle" in out
+    code, out = _run(capsys, "verify", issued.licences["expired"].qr_payload or "", "--bundle", str(files["bundle"]), "--json")
+    assert code == 1 and json.loads(out)["offline"]["outcome"] == "expired"
+
+
+def test_offline_forgery_and_bad_bundle(files: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out = _run(capsys, "verify", str(files["forged"]), "--bundle", str(files["bundle"]))
+    assert code == 1 and "FAIL" in out
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(files["bundle"].read_bytes().replace(b"ecert-trust-bundle/1", b"x"))
+    assert main(["verify", str(files["pdf"]), "--bundle", str(broken)]) == 2
+    assert main(["verify", str(files["pdf"])]) == 2  # neither --bundle nor --online
+
+
+def test_online_adds_live_status(files: dict[str, Path], issued: Issued, live_url: str, runtime: Runtime,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    services(runtime).buckets = TokenBuckets(1000, 1000)
+    code, out = _run(capsys, "verify", issued.licences["revoked"].qr_payload or "", "--bundle", str(files["bundle"]),
+                     "--online", live_url, "--json")
+    result = json.loads(out)
+    assert code == 1 and result["offline"]["outcome"] == "authentic" and result["online"]["outcome"] == "revoked"
+    code, out = _run(capsys, "verify", str(files["pdf"]), "--online", live_url, "--json")
+    assert code == 0 and json.loads(out)["online"]["outcome"] == "valid"
+
+
+def test_offline_check_of_one_pdf_as_a_fresh_process(files: dict[str, Path]) -> None:
+    """Start-up included (the counter-terminal case); the time is reported in docs/benchmarks.md, not asserted."""
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "ecert.cli", "verify", str(files["pdf"]), "--bundle", str(files["bundle"]), "--json"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "ECERT_DATA_DIR": str(files["pdf"].parent)})
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["offline"]["outcome"] == "authentic"
+    print(f"offline CLI check of one PDF: {elapsed * 1000:.0f} ms")

@@ -1,0 +1,102 @@
+"""Online verification against the running service: trust from the CA in-process, PDFs against the register."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from ca import profiles
+from ca.models import IssuedCertificate
+from certificates.models import Licence
+from ecert.clock import Clock, as_utc
+from verify.link import LinkVerifier
+from verify.model import Check, Outcome, Verdict, check
+from verify.pdf import PdfLimits, SealFindings, check_pdf
+from verify.trust import SealEntry, TrustMaterial
+
+__all__ = ["PdfVerifier", "trust_from_authority", "seal_entries"]
+
+
+def seal_entries(session: Session) -> tuple[SealEntry, ...]:
+    """Every seal certificate ever issued (revoked and expired included), newest first."""
+    rows = session.exec(select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
+                        .order_by(IssuedCertificate.issued_at.desc())).all()  # type: ignore[attr-defined]
+    return tuple(
+        SealEntry(
+            kid=f"{row.key_name}:v{row.key_version}", department=row.department_code or "", serial=int(row.serial, 16),
+            certificate=x509.load_der_x509_certificate(row.certificate_der),
+            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+            invalidity_date=as_utc(row.invalidity_date) if row.invalidity_date else None,
+            reason=row.revocation_reason,
+        )
+        for row in rows
+    )
+
+
+def trust_from_authority(authority: Any, *, with_seals: bool = False) -> TrustMaterial:
+    """Trust material from the running :class:`ca.service.CertificateAuthority` (current CRLs, in-process)."""
+    hierarchy = authority.hierarchy()
+    crls = tuple(authority.crl(a.name) for a in hierarchy.authorities)
+    seals: tuple[SealEntry, ...] = ()
+    if with_seals:
+        with Session(authority.engine) as session:
+            seals = seal_entries(session)
+    return TrustMaterial(hierarchy.root.certificate, (hierarchy.issuing.certificate,), crls, seals)
+
+
+class PdfVerifier:
+    """Online PDF verification: document checks, then the registered copy and the record's status."""
+
+    def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
+                 limits: PdfLimits = PdfLimits()) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.authority = authority
+        self.link = link
+        self.limits = limits
+        self._trust = lambda: trust_from_authority(authority)
+
+    def verify(self, data: bytes) -> Verdict:
+        now = self.clock.now()
+        findings = check_pdf(data, self._trust(), now=now, limits=self.limits)
+        verdict = self._with_record(findings, now)
+        department = verdict.licence.issuer if verdict.licence else None
+        self.link.counter.add("verify.upload", department, verdict.outcome.value)
+        return verdict
+
+    def _with_record(self, findings: SealFindings, now: dt.datetime) -> Verdict:
+        checks = list(findings.checks)
+        if not findings.passed or findings.number is None:
+            if findings.passed:
+                checks.append(check("registered", False, "The sealed document does not name a licence number.",
+                                    "盖章文件中没有证照编号。"))
+            return Verdict(Outcome.INVALID, tuple(checks), None, now)
+        with Session(self.engine, expire_on_commit=False) as session:
+            licence = session.exec(select(Licence).where(Licence.number == findings.number)).first()
+            if licence is None:
+                checks.append(check("registered", False, f"No licence {findings.number} is registered.", f"登记库中没有编号为 {findings.number} 的证照。"))
+                return Verdict(Outcome.INVALID, tuple(checks), None, now)
+            checks.append(_issuer_check(licence, findings))
+            checks.append(_copy_check(licence, findings))
+            return self.link.verdict_for(session, licence, now=now, extra_checks=tuple(checks))
+
+
+def _issuer_check(licence: Licence, findings: SealFindings) -> Check:
+    ok = findings.department == licence.department_code
+    return check("issuer", ok,
+                 f"Sealed by the issuing department ({licence.department_code})." if ok
+                 else f"Sealed by {findings.department}, but licence {licence.number} was issued by {licence.department_code}.",
+                 f"由发证部门（{licence.department_code}）盖章。" if ok else f"盖章部门 {findings.department} 与发证部门 {licence.department_code} 不符。")
+
+
+def _copy_check(licence: Licence, findings: SealFindings) -> Check:
+    ok = licence.pdf_sha256 is not None and findings.sha256 == licence.pdf_sha256
+    if ok:
+        return check("registered_copy", True, "The file is exactly the registered copy of the licence.", "该文件与登记的证照文件完全一致。")
+    if licence.pdf_sha256 is None:
+        return check("registered_copy", False, "No PDF is registered for this licence.", "该证照没有登记的 PDF 文件。")
+    return check("registered_copy", False, "The file differs from the registered copy of the licence.", "该文件与登记的证照文件不一致。")
