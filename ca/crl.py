@@ -58,14 +58,17 @@ def _extension(oid: x509.ObjectIdentifier, value: x509.ExtensionType) -> bytes:
     return der.sequence(der.oid(oid.dotted_string), der.octet_string(value.public_bytes()))
 
 
-def _entry(entry: RevokedEntry) -> bytes:
+def _entry(entry: RevokedEntry, times: dict[dt.datetime, bytes]) -> bytes:
+    when = times.get(entry.revoked_at)
+    if when is None:  # revocations often share a second (bulk revocations): encode each time once
+        when = times[entry.revoked_at] = der.time(entry.revoked_at)
     extensions = b""
     if entry.reason and entry.reason != x509.ReasonFlags.unspecified.value:
         extensions += _REASON_EXTENSIONS[entry.reason]
     if entry.invalidity_date is not None:
         generalized = der.tlv(0x18, entry.invalidity_date.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ").encode())
         extensions += der.sequence(der.oid("2.5.29.24"), der.octet_string(generalized))
-    return der.sequence(der.integer(entry.serial), der.time(entry.revoked_at), der.sequence(extensions) if extensions else b"")
+    return der.sequence(der.integer(entry.serial), when, der.sequence(extensions) if extensions else b"")
 
 
 def build_crl(
@@ -79,7 +82,8 @@ def build_crl(
     signer = remote_private_key(keystore, authority.key)
     hash_algorithm = profiles.signature_hash(signer.public_key())
     algorithm = der.sequence(der.oid(_SIGNATURE_OIDS[hash_algorithm.name]))
-    revoked = b"".join(_entry(e) for e in entries)
+    times: dict[dt.datetime, bytes] = {}
+    revoked = b"".join(_entry(e, times) for e in entries)
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key())  # type: ignore[arg-type]
     tbs = der.sequence(
         der.integer(1),  # v2

@@ -57,10 +57,12 @@ def bit_string(content: bytes) -> bytes:
 
 def time(value: dt.datetime) -> bytes:
     """RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, whole seconds, Z."""
-    value = value.astimezone(dt.timezone.utc)
-    if value.year < 2050:
-        return tlv(0x17, value.strftime("%y%m%d%H%M%SZ").encode())
-    return tlv(0x18, value.strftime("%Y%m%d%H%M%SZ").encode())
+    if value.utcoffset():
+        value = value.astimezone(dt.timezone.utc)
+    v = value
+    if v.year < 2050:
+        return b"\x17\x0d" + f"{v.year % 100:02d}{v.month:02d}{v.day:02d}{v.hour:02d}{v.minute:02d}{v.second:02d}Z".encode()
+    return b"\x18\x0f" + f"{v.year:04d}{v.month:02d}{v.day:02d}{v.hour:02d}{v.minute:02d}{v.second:02d}Z".encode()
 
 
 def explicit(number: int, content: bytes) -> bytes:
