@@ -71,12 +71,21 @@ def test_pades_b_lt_signature_with_timestamp_visible_seal_and_dss(batch: list[by
     widget = signature.sig_field["/Kids"][0] if "/Kids" in signature.sig_field else signature.sig_field
     x0, y0, x1, y1 = (float(v) for v in widget["/Rect"])
     assert x1 - x0 > 100 and y1 - y0 > 50
-    assert "/N" in widget["/AP"]
+    assert DEPARTMENT_NAME.encode("utf-16-be").hex().encode() in _appearance_text(widget["/AP"]["/N"]).lower()
     # B-LT: the DSS holds CRLs of both CAs and OCSP responses for the seal and the TSA
     dss = reader.root["/DSS"]
     assert len(dss["/CRLs"]) == 2 and len(dss["/OCSPs"]) == 2 and len(dss["/Certs"]) >= 4
     (status,) = pyhanko_statuses(batch[0], pki)
     assert status.docmdp_ok and status.timestamp_validity is not None
+
+
+def _appearance_text(stream: generic.StreamObject) -> bytes:
+    """The content of an appearance stream and the forms it draws (the stamp text is UCS-2 hex)."""
+    data = [stream.data]
+    resources = stream.get("/Resources")
+    if resources is not None and "/XObject" in resources:
+        data += [_appearance_text(x.get_object()) for x in resources["/XObject"].values()]
+    return b"".join(data)
 
 
 def _replace_same_length(pdf: bytes, old: bytes, new: bytes) -> bytes:
