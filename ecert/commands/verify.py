@@ -15,13 +15,17 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecert.errors import InvalidInput, ServiceUnavailable
-from ecert.settings import Settings
+from ecert.errors import EcertError, InvalidInput, ServiceUnavailable
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from ecert.settings import Settings
+
+__all__ = ["register", "main"]
 
 
 def _read_target(target: str) -> tuple[str, bytes | str]:
@@ -103,7 +107,7 @@ def _text(result: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_verify(args: argparse.Namespace, settings: Settings | None) -> int:
     if not args.bundle and not args.online:
         raise InvalidInput("give --bundle FILE (offline), --online URL, or both")
     kind, payload = _read_target(args.target)
@@ -122,11 +126,30 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if results["good"] else 1
 
 
-def register(sub: Any) -> None:
-    parser = sub.add_parser("verify", help="verify a sealed PDF or a scanned QR string (offline from a trust bundle, or online)")
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a PDF file, a file holding the QR text, or the QR text itself")
     parser.add_argument("--bundle", help="trust bundle JSON (GET /api/v1/trust-bundle) for offline checks")
     parser.add_argument("--root", help="our root certificate (PEM) to pin the bundle to")
     parser.add_argument("--online", metavar="URL", help="also ask the service for the live status (base URL)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     parser.set_defaults(func=cmd_verify)
+
+
+def register(sub: Any) -> None:
+    _arguments(sub.add_parser("verify", help="verify a sealed PDF or a scanned QR string (offline from a trust bundle, or online)"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ecert.commands.verify``: the same command without loading ecert's settings (fast start on terminals)."""
+    parser = argparse.ArgumentParser(prog="ecert-verify", description=__doc__.split("\n\n")[0])
+    _arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return cmd_verify(args, None)
+    except EcertError as exc:
+        print(f"ecert verify: {exc.detail}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

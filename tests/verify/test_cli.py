@@ -78,3 +78,6 @@ def test_offline_check_of_one_pdf_as_a_fresh_process(files: dict[str, Path]) -> 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["offline"]["outcome"] == "authentic"
     print(f"offline CLI check of one PDF: {elapsed * 1000:.0f} ms")
+    fast = subprocess.run([sys.executable, "-m", "ecert.commands.verify", str(files["qr"]), "--bundle", str(files["bundle"])],
+                          capture_output=True, text=True, timeout=60)
+    assert fast.returncode == 0 and "Genuine" in fast.stdout, fast.stderr
