@@ -26,10 +26,26 @@ _PATTERNS = [
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+_SECRET_KEY = re.compile(r"(?i)password|secret|token|api[_-]?key|authorization|cookie")
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _clean(key: str, value: Any) -> Any:
+    """A log field with secrets and ID numbers removed; fields are cleaned one by one (short strings)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return "[redacted]" if _SECRET_KEY.search(key) else redact(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean(key, v) for v in value]
+    return _clean(key, str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,17 +54,17 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = _clean(key, value)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO") -> None:
