@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from cryptography import x509
@@ -52,21 +55,41 @@ class PdfVerifier:
     """Online PDF verification: document checks, then the registered copy and the record's status."""
 
     def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
-                 limits: PdfLimits = PdfLimits()) -> None:
+                 limits: PdfLimits = PdfLimits(), cache_size: int = 1024) -> None:
         self.engine = engine
         self.clock = clock
         self.authority = authority
         self.link = link
         self.limits = limits
         self._trust = lambda: trust_from_authority(authority)
+        self._findings: OrderedDict[tuple[bytes, bytes], SealFindings] = OrderedDict()
+        self._lock = threading.Lock()
+        self.cache_size = cache_size
 
     def verify(self, data: bytes) -> Verdict:
         now = self.clock.now()
-        findings = check_pdf(data, self._trust(), now=now, limits=self.limits)
+        findings = self._document_checks(data, now)
         verdict = self._with_record(findings, now)
         department = verdict.licence.issuer if verdict.licence else None
         self.link.counter.add("verify.upload", department, verdict.outcome.value)
         return verdict
+
+    def _document_checks(self, data: bytes, now: dt.datetime) -> SealFindings:
+        """check_pdf, remembered per (document, CRLs): the result depends on nothing else once the seal is timestamped."""
+        trust = self._trust()
+        key = (hashlib.sha256(data).digest(), hashlib.sha256(b"".join(trust.crls)).digest())
+        with self._lock:
+            cached = self._findings.get(key)
+            if cached is not None:
+                self._findings.move_to_end(key)
+                return cached
+        findings = check_pdf(data, trust, now=now, limits=self.limits)
+        if findings.signed_at is not None and self.cache_size:
+            with self._lock:
+                self._findings[key] = findings
+                while len(self._findings) > self.cache_size:
+                    self._findings.popitem(last=False)
+        return findings
 
     def _with_record(self, findings: SealFindings, now: dt.datetime) -> Verdict:
         checks = list(findings.checks)

@@ -129,9 +129,15 @@ def _bomb() -> _Refused:
                    "PDF 中含有解压后超出上限的数据流（压缩炸弹）。")
 
 
+_MAX_DEFLATE_RATIO = 1032  # DEFLATE cannot expand by more than ~1032:1
+
+
 def _bounded_size(stream: generic.StreamObject, limits: PdfLimits) -> int:
     data = stream.encoded_data
-    for name, _params in stream._filters():  # noqa: SLF001 - pyHanko's own filter list
+    filters = list(stream._filters())  # noqa: SLF001 - pyHanko's own filter list
+    if len(filters) <= 1 and len(data) * _MAX_DEFLATE_RATIO <= limits.max_stream_bytes:
+        return len(data) * (_MAX_DEFLATE_RATIO if filters else 1)  # cannot exceed the cap: no need to inflate
+    for name, _params in filters:
         if name in ("/FlateDecode", "/Fl"):
             inflater = zlib.decompressobj()
             data = inflater.decompress(data, limits.max_stream_bytes + 1)
