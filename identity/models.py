@@ -1,4 +1,4 @@
-"""Tables of the identity package: department API clients (OAuth2 client credentials)."""
+"""Tables of the identity package: department API clients, accounts of people and enterprises, sessions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ApiClient"]
+__all__ = ["ApiClient", "Account", "EnterpriseAgent", "RecoveryCode", "LoginThrottle", "LoginSession", "LoginRecord"]
 
 _TS = sa.DateTime(timezone=True)
 
@@ -29,3 +29,103 @@ class ApiClient(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_type=_TS)
     created_by: str = Field(max_length=128)
     disabled_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class Account(SQLModel, table=True):
+    """A person or an enterprise that logs in. ID number and phone are kept only as Vault transit
+    ciphertexts plus keyed blind indexes (``certificates.holders.PiiVault``), never in clear.
+
+    ``assurance`` is the account's proofing level: ``self`` (registered online) or ``in-person``
+    (an ID document checked at a counter, ``proofed_by`` names the staff member).
+    """
+
+    __tablename__ = "identity_account"
+    __table_args__ = (sa.UniqueConstraint("kind", "id_index", name="uq_identity_account_id"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=16)  # person | enterprise | staff
+    name: str = Field(max_length=200)
+    username: str | None = Field(default=None, max_length=64, unique=True)  # staff log in by username
+    id_cipher: str = Field(max_length=512)
+    id_index: str = Field(max_length=64, index=True)
+    phone_cipher: str | None = Field(default=None, max_length=512)
+    phone_index: str | None = Field(default=None, max_length=64, index=True)
+    legal_representative: str | None = Field(default=None, max_length=200)
+    password_hash: str = Field(max_length=256)
+    totp_cipher: str | None = Field(default=None, max_length=512)
+    totp_pending_cipher: str | None = Field(default=None, max_length=512)
+    totp_last_step: int = 0
+    assurance: str = Field(default="self", max_length=16)
+    proofed_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    proofed_by: str | None = Field(default=None, max_length=128)
+    created_at: dt.datetime = Field(sa_type=_TS)
+    disabled_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class EnterpriseAgent(SQLModel, table=True):
+    """A person authorised to act for an enterprise."""
+
+    __tablename__ = "identity_enterprise_agent"
+
+    enterprise_id: str = Field(primary_key=True, max_length=32, foreign_key="identity_account.id")
+    person_id: str = Field(primary_key=True, max_length=32, foreign_key="identity_account.id", index=True)
+    added_at: dt.datetime = Field(sa_type=_TS)
+    added_by: str = Field(max_length=128)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One-time codes that stand in for TOTP; only their keyed hash is stored."""
+
+    __tablename__ = "identity_recovery_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    created_at: dt.datetime = Field(sa_type=_TS)
+    used_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per login name (its blind index), known or not, so lockout cannot reveal accounts."""
+
+    __tablename__ = "identity_login_throttle"
+
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    window_start: dt.datetime = Field(sa_type=_TS)
+    locked_until: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class LoginSession(SQLModel, table=True):
+    """A browser session (cookie ``<id>.<secret>``, only the secret's hash stored).
+
+    ``acr`` says how it was authenticated (``pwd``, ``pwd+totp``, ``in-person``); a session
+    with ``mfa_pending`` only serves to finish the TOTP step.
+    """
+
+    __tablename__ = "identity_session"
+
+    id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    acr: str = Field(max_length=32)
+    mfa_pending: bool = False
+    created_at: dt.datetime = Field(sa_type=_TS)
+    last_seen_at: dt.datetime = Field(sa_type=_TS)
+    expires_at: dt.datetime = Field(sa_type=_TS)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    user_agent: str = Field(default="", max_length=256)
+    ip: str = Field(default="", max_length=64)
+
+
+class LoginRecord(SQLModel, table=True):
+    """Login history an account holder can read (successes and failures against their account)."""
+
+    __tablename__ = "identity_login_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    at: dt.datetime = Field(sa_type=_TS)
+    outcome: str = Field(max_length=32)
+    acr: str | None = Field(default=None, max_length=32)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=256)

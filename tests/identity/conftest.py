@@ -43,3 +43,25 @@ def token_for(client: TestClient, new: NewClient, scope: str | None = None) -> s
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+# --- accounts (people, enterprises, staff) ---------------------------------------------------
+
+import random  # noqa: E402
+
+import pytest  # noqa: E402
+
+from certificates.holders import PiiVault  # noqa: E402
+from keys import TransitKeyStore  # noqa: E402
+from tests.certificates.conftest import person_id, uscc  # noqa: E402,F401
+
+PASSWORD = "correct horse battery staple"
+
+
+def phone_number(rng: random.Random | None = None) -> str:
+    return "13" + "".join(str((rng or random.Random()).randint(0, 9)) for _ in range(9))
+
+
+@pytest.fixture(scope="session")
+def pii(keystore: TransitKeyStore) -> PiiVault:
+    return PiiVault(keystore)

@@ -1,0 +1,117 @@
+"""Login secrets (passwords, second factors): argon2id password hashes, TOTP (RFC 6238) and one-time recovery codes.
+
+Argon2id runs with OWASP's parameters (t=2, m=19 MiB, p=1); at most ``HASH_SLOTS`` hashes run at
+once per process, so 200 concurrent logins queue for CPU instead of taking 200 x 19 MiB.
+TOTP accepts the current 30 s step and one either side, never a step at or before the last
+one used (a code cannot be replayed). Every comparison of secrets is constant-time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ecert.errors import InvalidInput
+
+__all__ = [
+    "ARGON2_PARAMETERS",
+    "HASH_SLOTS",
+    "hash_password",
+    "verify_password",
+    "needs_rehash",
+    "check_password_policy",
+    "new_totp_secret",
+    "totp_uri",
+    "match_totp",
+    "totp_code",
+    "new_recovery_codes",
+    "recovery_hash",
+    "keyed_hash",
+]
+
+ARGON2_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
+HASH_SLOTS = max(1, os.cpu_count() or 1)
+_hasher = PasswordHasher(**ARGON2_PARAMETERS)  # type: ignore[arg-type]
+_slots = threading.BoundedSemaphore(HASH_SLOTS)
+# Verified against when the login name is unknown, so that path costs one argon2id too.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_KEY = b"ecert/identity/login-secrets/v1"
+MIN_PASSWORD, MAX_PASSWORD = 10, 256
+TOTP_STEP = 30
+
+
+def check_password_policy(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        detail = f"a password needs {MIN_PASSWORD}-{MAX_PASSWORD} characters"
+        raise InvalidInput(detail, errors=[{"pointer": "#/password", "detail": detail}])
+
+
+def hash_password(password: str) -> str:
+    with _slots:
+        return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True if ``password`` matches ``stored``; with ``stored=None`` the same work, then False."""
+    with _slots:
+        try:
+            return bool(_hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])) and stored is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return _hasher.check_needs_rehash(stored)
+
+
+def keyed_hash(*parts: str) -> str:
+    """HMAC-SHA256 (hex) of high-entropy secrets (session secrets, recovery codes): no slow hash needed."""
+    message = b"\0".join(p.encode("utf-8", "surrogateescape") for p in parts)
+    return hmac.new(_KEY, message, hashlib.sha256).hexdigest()
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()  # 160 bits
+
+
+def totp_uri(secret: str, *, account_label: str, issuer: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=account_label, issuer_name=issuer)
+
+
+def totp_code(secret: str, at: dt.datetime) -> str:
+    return pyotp.TOTP(secret).at(at)
+
+
+def match_totp(secret: str, code: str, *, at: dt.datetime, last_step: int) -> int | None:
+    """The time step ``code`` belongs to (now +-1), if later than ``last_step``; else None. Constant-time."""
+    code = "".join(code.split())
+    now_step = int(at.timestamp()) // TOTP_STEP
+    totp = pyotp.TOTP(secret)
+    found = None
+    for step in (now_step - 1, now_step, now_step + 1):
+        expected = totp.generate_otp(step)
+        if hmac.compare_digest(expected.encode(), code.encode()[:16].ljust(len(expected), b"\0")) and step > last_step:
+            found = step
+    return found
+
+
+def new_recovery_codes(count: int = 10) -> list[str]:
+    """``count`` codes like ``k3m9q-x7p2d`` (50 bits each)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    codes = []
+    for _ in range(count):
+        raw = "".join(secrets.choice(alphabet) for _ in range(10))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def recovery_hash(account_id: str, code: str) -> str:
+    return keyed_hash("recovery", account_id, "".join(code.lower().split()).replace("-", ""))
