@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -135,6 +135,9 @@ class LinkVerifier:
         self.reveal_id = reveal_id
         self._types: dict[tuple[str, str, int], LicenceType | None] = {}
         self._departments: dict[str, str | None] = {}
+        self._proofs: OrderedDict[str, tuple[float, Transparency]] = OrderedDict()
+        self._proof_lock = threading.Lock()
+        self.proof_seconds = 600.0
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
         now = self.clock.now()
@@ -158,7 +161,22 @@ class LinkVerifier:
         documents_ok = all(c.passed for c in extra_checks)
         outcome = outcome_of(status) if documents_ok else Outcome.INVALID
         return Verdict(outcome, checks, summary, now, history=_history(session, licence.id),
-                       transparency=transparency_of(session, licence) if with_proof else None)
+                       transparency=self._transparency(session, licence) if with_proof else None)
+
+    def _transparency(self, session: Session, licence: Licence) -> Transparency:
+        """The inclusion proof, remembered per licence: a proof against a signed head stays valid as the log grows."""
+        now = time.monotonic()
+        with self._proof_lock:
+            cached = self._proofs.get(licence.id)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        found = transparency_of(session, licence)
+        with self._proof_lock:
+            self._proofs[licence.id] = (now + (self.proof_seconds if found.logged else 10.0), found)
+            self._proofs.move_to_end(licence.id)
+            while len(self._proofs) > 100_000:
+                self._proofs.popitem(last=False)
+        return found
 
     def summary(self, session: Session, licence: Licence, now: Any) -> LicenceSummary:
         successor = None
