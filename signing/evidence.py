@@ -21,7 +21,7 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from signing.errors import SealingUnavailable, SealMisconfigured, SealUnusable
 from signing.material import RevocationSource, Seal
-from signing.signer import AuthorityTimeStamper, VaultSigner, parsed
+from signing.signer import AuthorityTimeStamper, VaultSigner
 
 __all__ = ["Evidence", "gather_evidence"]
 
@@ -30,7 +30,7 @@ _MD = "sha256"
 
 @dataclass(frozen=True)
 class Evidence:
-    """What goes into the DSS: certificates, CRLs and OCSP responses (parsed once)."""
+    """What goes into the DSS: certificates, CRLs and OCSP responses (loaded once per refresh)."""
 
     certs: tuple[asn1_x509.Certificate, ...]
     crls: tuple[asn1_crl.CertificateList, ...]
@@ -38,7 +38,7 @@ class Evidence:
 
 
 def _asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
-    return parsed(asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER)))
+    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
@@ -76,10 +76,10 @@ async def gather_evidence(
         revocation_mode="require",
     )
     await _validate(credential, signer, timestamper, context)
-    return Evidence(  # shared by the threads sealing with this seal: parsed in full now
+    return Evidence(
         certs=tuple(_asn1(c) for c in known),
-        crls=tuple(parsed(asn1_crl.CertificateList.load(c)) for c in crls),
-        ocsps=tuple(parsed(asn1_ocsp.OCSPResponse.load(o)) for o in ocsps),
+        crls=tuple(asn1_crl.CertificateList.load(c) for c in crls),
+        ocsps=tuple(asn1_ocsp.OCSPResponse.load(o) for o in ocsps),
     )
 
 

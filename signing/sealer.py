@@ -15,7 +15,7 @@ import io
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from asn1crypto import cms
 from cryptography import x509
@@ -61,7 +61,6 @@ class _Seal:
     bytes_reserved: int | None = None
     evidence: Evidence | None = None
     evidence_until: float = 0.0
-    evidence_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -102,6 +101,7 @@ class PadesSealer:
     The validation data (CRLs, OCSP responses, and the check that the seal and TSA certificates
     validate with them) is kept per seal for ``evidence_ttl`` seconds, so single-document calls
     do not each ask the CA for it: a seal revoked meanwhile stops sealing within that time.
+    Threads may share one sealer; they seal one batch at a time (see ``_pipeline``).
     """
 
     def __init__(
@@ -124,6 +124,11 @@ class PadesSealer:
         self.timestamper = AuthorityTimeStamper(tsa) if tsa is not None else None
         self._seals: dict[tuple[str, bytes], _Seal] = {}
         self._lock = threading.Lock()
+        # pyHanko's objects (asn1crypto) parse lazily on first access, which is not thread-safe,
+        # and the seal state shares them; signing is CPU-bound Python anyway (the GIL), so one
+        # pipeline at a time per sealer costs only the overlap of Vault/TSA waits. Scale with
+        # worker processes. Rendering runs outside the lock.
+        self._pipeline = threading.Lock()
 
     # -- Sealer ---------------------------------------------------------------------------
     def seal(self, department_code: str, documents: Sequence[LicenceDocument]) -> list[bytes]:
@@ -181,7 +186,8 @@ class PadesSealer:
     # -- the signing pipeline --------------------------------------------------------------
     def _run(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
         try:
-            return asyncio.run(self._seal_all(seal, jobs))
+            with self._pipeline:
+                return asyncio.run(self._seal_all(seal, jobs))
         except (TimestampRequestError, KeyStoreError) as exc:
             raise SealingUnavailable(f"sealing failed on a dependency: {exc}") from exc
 
@@ -206,11 +212,10 @@ class PadesSealer:
         """Validation data, re-fetched and re-validated every ``evidence_ttl`` seconds per seal."""
         if self.revocation is None:
             return None
-        with seal.evidence_lock:  # one thread refreshes; the others wait for its result
-            if seal.evidence is None or time.monotonic() >= seal.evidence_until:
-                evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
-                seal.evidence, seal.evidence_until = evidence, time.monotonic() + self.evidence_ttl
-            return seal.evidence
+        if seal.evidence is None or time.monotonic() >= seal.evidence_until:
+            evidence = await gather_evidence(seal.credential, seal.signer, self.timestamper, self.revocation)
+            seal.evidence, seal.evidence_until = evidence, time.monotonic() + self.evidence_ttl
+        return seal.evidence
 
     def _signer_for(self, seal: _Seal, job: _Job) -> PdfSigner:
         meta = PdfSignatureMetadata(

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from asn1crypto import cms, tsp
-from asn1crypto.core import Asn1Value
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -30,29 +29,17 @@ from ecert.errors import EcertError
 from keys import KeyRef, KeyStore
 from signing.material import BatchTimestampAuthority, TimestampAuthority
 
-__all__ = ["VaultSigner", "AuthorityTimeStamper", "to_asn1", "parsed"]
+__all__ = ["VaultSigner", "AuthorityTimeStamper", "to_asn1"]
 
 _T = TypeVar("_T")
-_A = TypeVar("_A", bound=Asn1Value)
 _ECDSA_P256_MAX_DER = 72  # SEQUENCE { INTEGER r, INTEGER s }, both up to 33 bytes
 
 
-def parsed(value: _A) -> _A:
-    """``value`` with every lazily parsed part parsed now.
-
-    asn1crypto parses children on first access and that is not thread-safe; objects shared by
-    threads (the seal certificate, its chain, cached attributes, validation data) are fully parsed
-    once before they are shared, after which reading them is.
-    """
-    value.native  # noqa: B018 - walks and caches the whole structure
-    return value
-
-
-_CONTENT_TYPE_DATA = parsed(cms.CMSAttribute.load(simple_cms_attribute("content_type", "data").dump()))
+_CONTENT_TYPE_DATA = cms.CMSAttribute.load(simple_cms_attribute("content_type", "data").dump())
 
 
 def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
-    return parsed(asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER)))
+    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
 
 
 class VaultSigner(Signer):
@@ -106,7 +93,7 @@ class VaultSigner(Signer):
         if self._signing_certificate is None:
             assert self.signing_cert is not None
             attr = simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(self.signing_cert))
-            self._signing_certificate = parsed(cms.CMSAttribute.load(attr.dump()))
+            self._signing_certificate = cms.CMSAttribute.load(attr.dump())
         return cms.CMSAttributes(
             [_CONTENT_TYPE_DATA, simple_cms_attribute("message_digest", data_digest), self._signing_certificate]
         )
@@ -182,10 +169,6 @@ class AuthorityTimeStamper(TimeStamper):
             for digest, der in zip(message_digests, tokens, strict=True):
                 token = self._checked(der, digest, md_algorithm, None)
                 self._primed[(md_algorithm, digest)] = token
-
-    def _register_dummy(self, md_algorithm: str, dummy: cms.ContentInfo) -> None:
-        # the size-probe token is kept and read by every later signature: parse it before sharing
-        super()._register_dummy(md_algorithm, parsed(dummy))
 
     def forget(self, message_digests: Sequence[bytes], md_algorithm: str) -> None:
         with self._lock:
