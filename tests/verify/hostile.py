@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import subprocess
 import tempfile
 import zlib
@@ -137,3 +138,12 @@ def self_signed(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))
+
+
+def wrapped(pdf: bytes) -> bytes:
+    """Signature wrapping: the /ByteRange rewritten in place so it no longer covers what was signed."""
+    found = re.compile(rb"/ByteRange\s*\[\s*\d+\s+(\d+)").search(pdf, pdf.rindex(b"/ByteRange"))
+    assert found is not None
+    first_length = found.group(1)
+    shorter = str(int(first_length) - 1).encode().rjust(len(first_length), b"0")  # one byte fewer, same width
+    return pdf[: found.start(1)] + shorter + pdf[found.end(1):]

@@ -94,3 +94,10 @@ def test_a_flipped_byte_breaks_the_seal(pdf_verifier: PdfVerifier, issued: Issue
 def test_document_checks_need_no_database(authority: CertificateAuthority, issued: Issued, runtime) -> None:  # type: ignore[no-untyped-def]
     findings = check_pdf(issued.pdfs["valid"], trust_from_authority(authority), now=runtime.clock.now(), limits=PdfLimits())
     assert findings.passed and findings.number == issued.licences["valid"].number and findings.department == issued.department
+
+
+def test_signature_wrapping_is_caught(pdf_verifier: PdfVerifier, issued: Issued) -> None:
+    data = hostile.wrapped(issued.pdfs["valid"])
+    assert len(data) == len(issued.pdfs["valid"]) and data != issued.pdfs["valid"]
+    verdict = pdf_verifier.verify(data)
+    assert verdict.outcome is Outcome.INVALID and verdict.failed[0].reason_en
