@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import TokenBuckets
 from ca.service import authority_for
@@ -73,8 +72,9 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
 router = APIRouter(tags=["verification"], lifespan=lifespan)
 
 
-def _services(runtime: RuntimeDep) -> Services:
-    return services(runtime)
+async def _services(request: Request) -> Services:
+    """Async on purpose: a sync dependency would cost a thread hop on every public lookup."""
+    return services(request.app.state.runtime)
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

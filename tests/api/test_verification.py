@@ -11,7 +11,7 @@ from api.ratelimit import TokenBuckets
 from api.routes.verification import services
 from ecert.runtime import Runtime
 from tests.verify import hostile
-from tests.verify.conftest import Issued, authority, issued, live_url, sealer  # noqa: F401 - shared fixtures
+from tests.verify.conftest import Issued, authority, issued, sealer  # noqa: F401 - shared fixtures
 from verify.bundle import load_bundle
 from verify.offline import verify_qr_offline
 
