@@ -22,7 +22,7 @@ from ca import departments, revocation, seals
 from ca.crl import crl_state, refresh_crl
 from ca.errors import HierarchyNotReady, UnknownAuthority
 from ca.hierarchy import CaConfig, Hierarchy, ensure_hierarchy, load_hierarchy
-from ca.models import Department, IssuedCertificate
+from ca.models import CrlRecord, Department, IssuedCertificate
 from ca.ocsp import CertStatus, Responder
 from ca.profiles import Endpoints
 from ca.seals import SealCredential
@@ -68,6 +68,8 @@ class CertificateAuthority:
         with session_scope(self.engine) as session:
             hierarchy = ensure_hierarchy(session, self.keystore, self.config, self.clock)
         self._use(hierarchy)
+        for authority in hierarchy.authorities:  # so sealing finds CRLs without having to write one
+            self.crl(authority.name, rebuild_if_stale=False)
         return hierarchy
 
     def hierarchy(self) -> Hierarchy:
@@ -169,15 +171,27 @@ class CertificateAuthority:
             return None
         return CertStatus(as_utc(row[0]) if row[0] else None, row[1])
 
-    def crl(self, ca_name: str) -> bytes:
-        """The CA's current CRL (DER), rebuilt when a revocation or the schedule made it stale."""
+    def crl(self, ca_name: str, *, rebuild_if_stale: bool = True) -> bytes:
+        """The CA's current CRL (DER), rebuilt when a revocation or the schedule made it stale.
+
+        With ``rebuild_if_stale=False`` (evidence embedded while sealing, inside an issuing
+        transaction) any unexpired stored CRL is returned without writing, so sealing never waits
+        on a second writer (SQLite has one); publication and the maintenance thread rebuild.
+        """
         authority = self.hierarchy().authority(ca_name)
         now = self.clock.now()
         with session_scope(self.engine) as session:
             state = crl_state(session, ca_name, now)
+            usable = state.fresh or (not rebuild_if_stale and state.next_update is not None and now < state.next_update)
             cached = self._crls.get(ca_name)
-            if state.fresh and cached is not None and cached[0] == state.number:
+            if usable and cached is not None and cached[0] == state.number:
                 return cached[1]
+            if usable:
+                stored = session.get(CrlRecord, ca_name)
+                if stored is not None and stored.crl_der is not None:
+                    with self._lock:
+                        self._crls[ca_name] = (stored.number, stored.crl_der)
+                    return stored.crl_der
             validity = self.config.root_crl_validity if authority.role == "root" else self.config.crl_validity
             der = refresh_crl(session, self.keystore, authority, validity, now)
         number = x509.load_der_x509_crl(der).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
@@ -225,7 +239,7 @@ class CertificateAuthority:
     def crl_for(self, issuer: x509.Certificate) -> bytes:
         for authority in self.hierarchy().authorities:
             if authority.certificate == issuer:
-                return self.crl(authority.name)
+                return self.crl(authority.name, rebuild_if_stale=False)
         raise UnknownAuthority(f"{issuer.subject.rfc4514_string()} is not a CA of ecert")
 
     def ocsp(self, request_der: bytes) -> bytes:

@@ -13,7 +13,7 @@ from tests.identity.conftest import bearer, new_client, token_for
 
 
 def _admin(client: TestClient, runtime: Runtime) -> dict[str, str]:
-    return bearer(token_for(client, new_client(runtime.engine, None, ["platform:admin"])))
+    return bearer(token_for(client, new_client(runtime, None, ["platform:admin"])))
 
 
 def test_an_admin_registers_a_department_with_a_seal_and_revokes_it(client: TestClient, runtime: Runtime, uid: str) -> None:
@@ -46,7 +46,7 @@ def test_departments_cannot_manage_seals(client: TestClient, runtime: Runtime, u
     mine, theirs = f"M{uid.upper()}", f"O{uid.upper()}"
     for code in (mine, theirs):
         assert client.post("/api/v1/departments", json={"code": code, "name": code}, headers=admin).status_code == 201
-    dept = bearer(token_for(client, new_client(runtime.engine, mine, ["licences:read", "licences:manage", "types:manage"])))
+    dept = bearer(token_for(client, new_client(runtime, mine, ["licences:read", "licences:manage", "types:manage"])))
     assert client.get(f"/api/v1/departments/{mine}/seals", headers=dept).status_code == 200
     assert client.get(f"/api/v1/departments/{theirs}/seals", headers=dept).status_code == 403
     assert client.post("/api/v1/departments", json={"code": f"X{uid.upper()}", "name": "x"}, headers=dept).status_code == 403

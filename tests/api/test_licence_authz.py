@@ -25,7 +25,7 @@ class Department:
 
     def __init__(self, client: TestClient, runtime: Runtime, code: str) -> None:
         self.code = code
-        self.headers = bearer(token_for(client, new_client(runtime.engine, code, ALL)))
+        self.headers = bearer(token_for(client, new_client(runtime, code, ALL)))
         own_type = {**BUSINESS_TYPE, "code": f"T{code[0]}{code[-4:]}"}
         self.type_code = own_type["code"]
         for spec in (BUSINESS_TYPE, own_type):
@@ -85,7 +85,7 @@ def test_a_department_cannot_issue_for_another_or_use_its_types(client: TestClie
 
 def test_scopes_limit_what_a_client_does(client: TestClient, runtime: Runtime, two: tuple[Department, Department]) -> None:
     a, _ = two
-    reader = bearer(token_for(client, new_client(runtime.engine, a.code, ["licences:read", "licences:issue"])))
+    reader = bearer(token_for(client, new_client(runtime, a.code, ["licences:read", "licences:issue"])))
     assert client.get(f"/api/v1/licences/{a.licence_id}", headers=reader).status_code == 200
     refused = client.post(f"/api/v1/licences/{a.licence_id}/revoke", json={"reason": "x"}, headers=reader)
     assert refused.status_code == 403
@@ -93,9 +93,9 @@ def test_scopes_limit_what_a_client_does(client: TestClient, runtime: Runtime, t
     assert refused.json()["required_scopes"] == ["licences:manage"]
     assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
     assert client.post(f"/api/v1/licence-types/{a.type_code}/disable", headers=reader).status_code == 403
-    narrowed = bearer(token_for(client, new_client(runtime.engine, a.code, ALL), "licences:read"))
+    narrowed = bearer(token_for(client, new_client(runtime, a.code, ALL), "licences:read"))
     assert issue(client, narrowed, "BL").status_code == 403  # the token carries only the scope asked for
-    manager = bearer(token_for(client, new_client(runtime.engine, a.code, ["licences:manage"])))
+    manager = bearer(token_for(client, new_client(runtime, a.code, ["licences:manage"])))
     revoked = client.post(f"/api/v1/licences/{a.licence_id}/revoke", json={"reason": "fraud"}, headers=manager)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
 
@@ -127,7 +127,7 @@ def test_no_or_bad_tokens_are_unauthenticated(client: TestClient, runtime: Runti
 
 def test_an_admin_acts_for_any_department_it_names(client: TestClient, runtime: Runtime, two: tuple[Department, Department]) -> None:
     a, b = two
-    admin = bearer(token_for(client, new_client(runtime.engine, None, ["platform:admin"])))
+    admin = bearer(token_for(client, new_client(runtime, None, ["platform:admin"])))
     assert client.get(f"/api/v1/licences/{b.licence_id}", headers=admin).status_code == 200
     assert issue(client, admin, "BL").status_code == 403  # must name the department
     issued = issue(client, admin, "BL", department=a.code)

@@ -22,7 +22,7 @@ def _basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 def test_client_secret_basic_and_post_both_work(client: TestClient, runtime: Runtime, uid: str) -> None:
-    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read", "licences:issue"])
+    new = new_client(runtime, f"D{uid.upper()}", ["licences:read", "licences:issue"])
     by_basic = client.post("/oauth/token", data={"grant_type": "client_credentials"},
                            headers=_basic(new.client.client_id, new.secret))
     assert by_basic.status_code == 200, by_basic.text
@@ -36,7 +36,7 @@ def test_client_secret_basic_and_post_both_work(client: TestClient, runtime: Run
 
 def test_the_issued_token_verifies_with_the_published_jwks(client: TestClient, runtime: Runtime, uid: str) -> None:
     department = f"D{uid.upper()}"
-    new = new_client(runtime.engine, department, ["licences:read"])
+    new = new_client(runtime, department, ["licences:read"])
     token = token_for(client, new)
     issuer = runtime.settings.public_url
     response = client.get("/.well-known/jwks.json")
@@ -50,7 +50,7 @@ def test_the_issued_token_verifies_with_the_published_jwks(client: TestClient, r
 @pytest.mark.parametrize("change", ["wrong secret", "unknown client", "disabled client"])
 def test_bad_credentials_get_the_same_invalid_client_answer(client: TestClient, runtime: Runtime, uid: str,
                                                             change: str) -> None:
-    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    new = new_client(runtime, f"D{uid.upper()}", ["licences:read"])
     client_id, secret = new.client.client_id, new.secret
     if change == "wrong secret":
         secret = secret[:-1] + ("A" if secret[-1] != "A" else "B")
@@ -71,7 +71,7 @@ def test_bad_credentials_get_the_same_invalid_client_answer(client: TestClient, 
 def test_failed_authentication_is_audited_without_the_secret(client: TestClient, runtime: Runtime, uid: str,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    new = new_client(runtime, f"D{uid.upper()}", ["licences:read"])
     wrong = new.secret[::-1]
     client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": new.client.client_id,
                                       "client_secret": wrong})
@@ -86,7 +86,7 @@ def test_failed_authentication_is_audited_without_the_secret(client: TestClient,
 
 
 def test_oauth_errors_for_malformed_requests(client: TestClient, runtime: Runtime, uid: str) -> None:
-    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    new = new_client(runtime, f"D{uid.upper()}", ["licences:read"])
     creds = {"client_id": new.client.client_id, "client_secret": new.secret}
     cases = [
         ({"grant_type": "password", **creds}, {}, 400, "unsupported_grant_type"),
@@ -104,8 +104,8 @@ def test_oauth_errors_for_malformed_requests(client: TestClient, runtime: Runtim
 
 def test_verify_answers_active_with_the_identity(client: TestClient, runtime: Runtime, uid: str) -> None:
     department = f"D{uid.upper()}"
-    checker = new_client(runtime.engine, department, ["identity:verify"])
-    subject = new_client(runtime.engine, department, ["licences:read", "licences:issue"])
+    checker = new_client(runtime, department, ["identity:verify"])
+    subject = new_client(runtime, department, ["licences:read", "licences:issue"])
     caller = bearer(token_for(client, checker))
     token = token_for(client, subject, "licences:read")
     answer = client.post("/api/v1/identity/verify", data={"token": token}, headers=caller)
@@ -120,12 +120,12 @@ def test_verify_answers_active_with_the_identity(client: TestClient, runtime: Ru
 
 
 def test_verify_needs_a_caller_with_identity_verify(client: TestClient, runtime: Runtime, uid: str) -> None:
-    other = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    other = new_client(runtime, f"D{uid.upper()}", ["licences:read"])
     token = token_for(client, other)
     assert client.post("/api/v1/identity/verify", data={"token": token}).status_code == 401
     refused = client.post("/api/v1/identity/verify", data={"token": token}, headers=bearer(token))
     assert refused.status_code == 403 and refused.json()["type"] == "/problems/insufficient-scope"
-    checker = new_client(runtime.engine, f"D{uid.upper()}", ["identity:verify"])
+    checker = new_client(runtime, f"D{uid.upper()}", ["identity:verify"])
     missing = client.post("/api/v1/identity/verify", data={}, headers=bearer(token_for(client, checker)))
     assert missing.status_code == 422
 
@@ -135,7 +135,7 @@ def test_metadata_names_the_endpoints(client: TestClient, runtime: Runtime, uid:
     assert meta["issuer"] == runtime.settings.public_url
     assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert "licences:issue" in meta["scopes_supported"]
-    new = new_client(runtime.engine, f"D{uid.upper()}", ["licences:read"])
+    new = new_client(runtime, f"D{uid.upper()}", ["licences:read"])
     path = meta["token_endpoint"].removeprefix(meta["issuer"])
     issued = client.post(path, data={"grant_type": "client_credentials"}, headers=_basic(new.client.client_id, new.secret))
     keys = client.get(meta["jwks_uri"].removeprefix(meta["issuer"])).text
@@ -146,7 +146,7 @@ def test_rotation_keeps_old_tokens_working_over_http(client: TestClient, runtime
     from api.security import token_service
 
     department = f"D{uid.upper()}"
-    checker = new_client(runtime.engine, department, ["identity:verify"])
+    checker = new_client(runtime, department, ["identity:verify"])
     old = token_for(client, checker)
     old_kid = json.loads(base64.urlsafe_b64decode(old.split(".")[0] + "=="))["kid"]
     token_service(runtime).keys.rotate()

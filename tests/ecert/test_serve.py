@@ -20,14 +20,14 @@ from keys.openbao import free_port
 READY_WITHIN = 120
 
 
-def _serve(data_dir: Path, port: int, vault_port: int) -> subprocess.Popen[bytes]:
+def _serve(data_dir: Path, port: int, vault_port: int, *, demo: bool = False) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECERT_", "VAULT_"))}
     env.update(
         ECERT_DATA_DIR=str(data_dir),
         ECERT_PORT=str(port),
         ECERT_EMBEDDED_VAULT_PORT=str(vault_port),
         ECERT_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        ECERT_DEMO="false",
+        ECERT_DEMO=str(demo).lower(),
     )
     log = open(data_dir.parent / f"serve-{port}.log", "ab")
     return subprocess.Popen(
@@ -130,6 +130,37 @@ def test_serve_uses_an_external_vault_with_several_workers(
             httpx.get(f"http://127.0.0.1:{port}/healthz")
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'route="/healthz"' in metrics  # merged across worker processes
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_first_start_seeds_the_demo_once(data_dir: Path, ports: tuple[int, int]) -> None:
+    port, vault_port = ports
+    process = _serve(data_dir, port, vault_port, demo=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(port, process)
+        log = (data_dir.parent / f"serve-{port}.log").read_text()
+        assert "ecert demo data" in log and f"{base}/docs" in log
+        demo = json.loads((data_dir / "demo.json").read_text())
+        assert (data_dir / "demo.json").stat().st_mode & 0o077 == 0
+        assert demo["client_secret"] in log and demo["verification_link"].startswith(f"{base}/v/")
+        token = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(demo["client_id"], demo["client_secret"])).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        listed = httpx.get(f"{base}/api/v1/licences", headers=headers).json()["items"]
+        assert [item["number"] for item in listed] == [demo["licence_number"]]
+        pdf = httpx.get(f"{base}/api/v1/licences/{listed[0]['id']}/pdf", headers=headers)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    process = _serve(data_dir, port, vault_port, demo=True)
+    try:
+        _wait_ready(port, process)
+        log = (data_dir.parent / f"serve-{port}.log").read_text()
+        assert log.count("ecert demo data") == 1  # not seeded again
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

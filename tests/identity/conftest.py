@@ -10,22 +10,32 @@ from sqlalchemy.engine import Engine
 
 from ca.departments import add_department, get_department
 from ca.errors import UnknownDepartment
+from ca.service import authority_for
 from ecert.db import session_scope
+from ecert.runtime import Runtime
 from identity.clients import NewClient, create_client
 
 
-def register_department(engine: Engine, code: str) -> None:
-    """Add the department to ca's register unless it is there (clients must name a registered one)."""
+def register_department(where: Engine | Runtime, code: str) -> None:
+    """Add the department to ca's register unless it is there (clients must name a registered one).
+
+    Given a Runtime, the department also gets its seal certificate (so it can issue sealed licences).
+    """
+    engine = where.engine if isinstance(where, Runtime) else where
     with session_scope(engine) as session:
         try:
             get_department(session, code)
         except UnknownDepartment:
-            add_department(session, code, f"Department {code}", actor="test", now=dt.datetime.now(dt.timezone.utc))
+            if isinstance(where, Runtime):
+                authority_for(where).add_department(session, code, f"Department {code}", actor="test")
+            else:
+                add_department(session, code, f"Department {code}", actor="test", now=dt.datetime.now(dt.timezone.utc))
 
 
-def new_client(engine: Engine, department: str | None, scopes: Iterable[str], *, name: str = "test system") -> NewClient:
+def new_client(where: Engine | Runtime, department: str | None, scopes: Iterable[str], *, name: str = "test system") -> NewClient:
+    engine = where.engine if isinstance(where, Runtime) else where
     if department is not None:
-        register_department(engine, department)
+        register_department(where, department)
     with session_scope(engine) as session:
         return create_client(session, name=name, department=department, scopes=list(scopes), actor="test",
                              now=dt.datetime.now(dt.timezone.utc))
