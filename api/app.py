@@ -13,6 +13,7 @@ from api.problems import install_problem_handlers
 from api.routes import departments
 from api.routes import health
 from api.routes import licences
+from api.routes import accounts
 from api.routes import oauth
 from api.routes import pki
 from api.routes import status_lists
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
+    app.include_router(accounts.routes)  # OpenID Connect provider, citizen portal, counter console
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
     app.include_router(verification.router)  # public verification: /v/{token}, /api/v1/verify/*, trust bundle
     return app

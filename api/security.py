@@ -57,11 +57,14 @@ class Principal:
         return self.kind == "admin"
 
     def allows(self, scope: str) -> bool:
+        """Department scopes need a department (people never have one); account scopes need the account kind."""
+        if self.kind in ("person", "staff"):
+            return scope in self.scopes and scope.startswith(("openid", "profile", "counter:", "licences:own"))
         return self.is_admin or (self.department is not None and scope in self.scopes)
 
     @classmethod
     def from_token(cls, token: VerifiedToken) -> Principal:
-        kind: PrincipalKind = "admin" if token.is_admin else "client"
+        kind: PrincipalKind = token.account_kind or ("admin" if token.is_admin else "client")  # type: ignore[assignment]
         return cls(
             subject=token.subject, kind=kind, department=token.department, scopes=token.scopes, acr=token.acr,
             client_id=token.client_id, token_id=token.claims.get("jti"),

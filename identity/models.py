@@ -7,7 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ApiClient", "Account", "EnterpriseAgent", "RecoveryCode", "LoginThrottle", "LoginSession", "LoginRecord"]
+__all__ = ["ApiClient", "Account", "EnterpriseAgent", "RecoveryCode", "LoginThrottle", "LoginSession", "LoginRecord",
+           "RelyingParty", "AuthorizationCode", "RefreshToken", "RevokedToken"]
 
 _TS = sa.DateTime(timezone=True)
 
@@ -129,3 +130,68 @@ class LoginRecord(SQLModel, table=True):
     acr: str | None = Field(default=None, max_length=32)
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=256)
+
+
+class RelyingParty(SQLModel, table=True):
+    """A platform application that logs people in through ecert (OpenID Connect).
+
+    ``redirect_uris`` is newline-separated and matched exactly; a public client (no
+    ``secret_hash``) relies on PKCE alone.
+    """
+
+    __tablename__ = "identity_relying_party"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    redirect_uris: str = Field(max_length=4000)
+    scopes: str = Field(max_length=1000)
+    secret_hash: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(sa_type=_TS)
+    created_by: str = Field(max_length=128)
+    disabled_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class AuthorizationCode(SQLModel, table=True):
+    __tablename__ = "identity_authorization_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=64, index=True)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id")
+    session_id: str = Field(max_length=32)
+    redirect_uri: str = Field(max_length=1000)
+    scope: str = Field(max_length=1000)
+    nonce: str | None = Field(default=None, max_length=256)
+    code_challenge: str = Field(max_length=128)
+    acr: str = Field(max_length=32)
+    auth_time: dt.datetime = Field(sa_type=_TS)
+    expires_at: dt.datetime = Field(sa_type=_TS)
+    used_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token of a rotation family; using a rotated one again revokes the whole family."""
+
+    __tablename__ = "identity_refresh_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    family_id: str = Field(max_length=32, index=True)
+    client_id: str = Field(max_length=64, index=True)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    session_id: str = Field(max_length=32)
+    scope: str = Field(max_length=1000)
+    acr: str = Field(max_length=32)
+    auth_time: dt.datetime = Field(sa_type=_TS)
+    issued_at: dt.datetime = Field(sa_type=_TS)
+    expires_at: dt.datetime = Field(sa_type=_TS)
+    rotated_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class RevokedToken(SQLModel, table=True):
+    """Access tokens revoked before expiry (RFC 7009); introspection consults it, until ``expires_at``."""
+
+    __tablename__ = "identity_revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: dt.datetime = Field(sa_type=_TS, index=True)
+    revoked_at: dt.datetime = Field(sa_type=_TS)

@@ -7,12 +7,16 @@ manager) serves the whole session; each database backend gets a fresh, migrated 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
@@ -136,3 +140,22 @@ def private_openbao(tmp_path: Path) -> Iterator[tuple[ManagedOpenBao, VaultCrede
     yield server, credentials
     server.stop()
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def live_url(runtime: Runtime) -> Iterator[str]:
+    """The real app under uvicorn on a loopback port, for tools that speak HTTP (openssl ocsp, OAuth clients, Chromium)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

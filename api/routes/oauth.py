@@ -19,11 +19,14 @@ from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from sqlmodel import Session
+
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from api.security import Principal, require_scopes, token_service
 from ecert.errors import EcertError, InvalidInput
-from identity import clients, scopes
+from ecert.runtime import Runtime
+from identity import clients, oidc, scopes
 from identity.grants import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, client_credentials_grant
 from identity.tokens import InvalidToken
 
@@ -76,9 +79,16 @@ def _credentials(authorization: str | None, client_id: str | None, client_secret
     raise InvalidClient("send client credentials (HTTP Basic or client_id and client_secret)")
 
 
+def _client_auth(authorization: str | None, client_id: str | None, client_secret: str | None) -> tuple[str | None, str | None]:
+    """Like :func:`_credentials`, but a public client (PKCE) may send its client_id alone."""
+    if (authorization or "").lower().startswith("basic ") or client_secret is not None:
+        return _credentials(authorization, client_id, client_secret)
+    return client_id, None
+
+
 @router.post(
     "/oauth/token",
-    summary="OAuth 2.0 token endpoint (client_credentials grant)",
+    summary="OAuth 2.0 token endpoint (client_credentials, authorization_code with PKCE, refresh_token)",
     responses={400: {"description": "RFC 6749 error JSON"}, 401: {"description": "invalid_client"}},
 )
 def token(
@@ -89,19 +99,33 @@ def token(
     scope: Annotated[str | None, Form()] = None,
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
+    code: Annotated[str | None, Form()] = None,
+    redirect_uri: Annotated[str | None, Form()] = None,
+    code_verifier: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
+    now, tokens = runtime.clock.now(), token_service(runtime)
     try:
-        if grant_type != "client_credentials":
-            raise UnsupportedGrantType("grant_type must be client_credentials") if grant_type else InvalidRequest(
-                "grant_type is missing"
-            )
-        cid, secret = _credentials(authorization, client_id, client_secret)
-        issued = client_credentials_grant(
-            session, token_service(runtime), client_id=cid, client_secret=secret, scope=scope, now=runtime.clock.now()
-        )
+        if grant_type == "client_credentials":
+            cid, secret = _credentials(authorization, client_id, client_secret)
+            issued = client_credentials_grant(session, tokens, client_id=cid, client_secret=secret, scope=scope, now=now)
+            body: dict[str, Any] = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in,
+                                    "scope": issued.scope}
+        elif grant_type == "authorization_code":
+            cid, secret = _client_auth(authorization, client_id, client_secret)
+            body = oidc.exchange_code(session, tokens, client_id=cid, client_secret=secret, code=code,
+                                      redirect_uri=redirect_uri, code_verifier=code_verifier, now=now).as_dict()
+        elif grant_type == "refresh_token":
+            cid, secret = _client_auth(authorization, client_id, client_secret)
+            body = oidc.refresh(session, tokens, client_id=cid, client_secret=secret, refresh_token=refresh_token,
+                                scope=scope, now=now).as_dict()
+        elif grant_type:
+            raise UnsupportedGrantType("grant_type must be client_credentials, authorization_code or refresh_token")
+        else:
+            raise InvalidRequest("grant_type is missing")
     except OAuthError as exc:
-        return _oauth_error(exc)  # returned, not raised: the failed-auth audit event commits
-    body = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in, "scope": issued.scope}
+        return _oauth_error(exc)  # returned, not raised: the failed-auth (or token reuse) audit event commits
+    session.commit()  # before answering, so the client can use a refresh token at once (FastAPI commits after sending)
     return JSONResponse(body, headers=_NO_STORE)
 
 
@@ -113,17 +137,20 @@ def jwks(runtime: RuntimeDep) -> JSONResponse:
 
 @router.get("/.well-known/oauth-authorization-server", summary="OAuth 2.0 authorization server metadata (RFC 8414)")
 def metadata(runtime: RuntimeDep) -> JSONResponse:
-    issuer = token_service(runtime).issuer
-    body = {
+    return JSONResponse(server_metadata(token_service(runtime).issuer), headers={"Cache-Control": "public, max-age=3600"})
+
+
+def server_metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 metadata of the token endpoint; OpenID Connect discovery adds to it (api/routes/oidc.py)."""
+    return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": list(scopes.SCOPES),
         "introspection_endpoint": f"{issuer}/api/v1/identity/verify",
     }
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def _token_field(request: Request) -> str:
@@ -143,7 +170,7 @@ async def _token_field(request: Request) -> str:
 
 def _introspection(claims: dict[str, Any], principal: Principal) -> dict[str, Any]:
     answer = {"active": True, "token_type": "Bearer", "kind": principal.kind}
-    for name in ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "acr", "dept"):
+    for name in ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "acr", "dept", "auth_time", "sid"):
         if name in claims:
             answer[name] = claims[name]
     return answer
@@ -159,8 +186,28 @@ async def verify(request: Request, caller: Verifying) -> JSONResponse:
     token = await _token_field(request)
     if not token:
         raise InvalidInput("send the token to check in the field `token`")
+    return JSONResponse(await introspect(request.app.state.runtime, token), headers=_NO_STORE)
+
+
+def _account_token_state(runtime: Runtime, token: str, jti: str | None) -> dict[str, Any] | None:
+    """For tokens issued to accounts: None if revoked (RFC 7009); for opaque refresh tokens their state."""
+    with Session(runtime.engine) as session:
+        if jti is not None:
+            return None if oidc.is_revoked(session, jti) else {}
+        return oidc.refresh_token_active(session, token, now=runtime.clock.now())
+
+
+async def introspect(runtime: Runtime, token: str) -> dict[str, Any]:
+    """RFC 7662 answer for any token of ours: access tokens from their signature (and, for tokens issued
+    to people, the revocation list), refresh tokens from the database. ``{"active": false}`` otherwise."""
     try:
-        verified = token_service(request.app.state.runtime).verify(token)
+        verified = token_service(runtime).verify(token)
     except InvalidToken:
-        return JSONResponse({"active": False}, headers=_NO_STORE)
-    return JSONResponse(_introspection(dict(verified.claims), Principal.from_token(verified)), headers=_NO_STORE)
+        if token.count(".") == 0 and 20 < len(token) < 100:  # maybe a refresh token
+            state = await run_in_threadpool(_account_token_state, runtime, token, None)
+            return state or {"active": False}
+        return {"active": False}
+    if verified.account_kind is not None:
+        if await run_in_threadpool(_account_token_state, runtime, token, verified.claims.get("jti")) is None:
+            return {"active": False}
+    return _introspection(dict(verified.claims), Principal.from_token(verified))

@@ -1,20 +1,14 @@
-"""Fixtures of the CA tests: the runtime's CertificateAuthority, a department, a live HTTP server."""
+"""Fixtures of the CA tests: the runtime's CertificateAuthority, a department (``live_url`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from api.app import create_app
 from ca.service import CertificateAuthority, authority_for
 from ecert.db import session_scope
 from ecert.runtime import Runtime
@@ -51,22 +45,3 @@ def run(*args: str | Path, check: bool = True, stdin: bytes | None = None) -> su
 def lint_findings(output: str) -> list[str]:
     """pkilint lines at ERROR or FATAL severity (its exit code counts INFO findings too)."""
     return [line for line in output.splitlines() if "(ERROR)" in line or "(FATAL)" in line]
-
-
-@pytest.fixture(scope="session")
-def live_url(runtime: Runtime) -> Iterator[str]:
-    """The real app under uvicorn on a loopback port, for tools that speak HTTP (openssl ocsp)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
