@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,18 @@ def test_a_sound_uploaded_pdf_is_sealed_and_passes_all_three(
     widget = signature.sig_field
     page_width = float(reader.root["/Pages"]["/Kids"][2]["/MediaBox"][2])
     assert 0 < float(widget["/Rect"][0]) < float(widget["/Rect"][2]) <= page_width  # on the landscape page
+
+
+def test_a_pdf_with_object_and_xref_streams_is_sealed(
+    sealer: PadesSealer, pki: TestPki, pdfsig: PdfSig, tmp_path: Path
+) -> None:
+    """Most PDFs in the wild (PDF 1.5+) keep objects and the cross-reference in compressed streams."""
+    plain, packed = tmp_path / "plain.pdf", tmp_path / "packed.pdf"
+    plain.write_bytes(own_pdf(2))
+    subprocess.run(["qpdf", "--object-streams=generate", str(plain), str(packed)], check=True)
+    assert b"/ObjStm" in packed.read_bytes()
+    sealed = sealer.seal_uploaded(DEPARTMENT, packed.read_bytes())
+    assert check_all(sealed, pki, pdfsig, tmp_path / "sealed.pdf").all_pass
 
 
 def approval_signed(pdf: bytes) -> bytes:
