@@ -13,8 +13,10 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -45,6 +47,10 @@ _STATUS_REASONS: dict[Status, tuple[str, str]] = {
     Status.SUPERSEDED: ("A newer version replaces this licence; check the current one.", "该证照已被新版本替代，请核验最新版本。"),
     Status.OTHER: ("The licence is not in force (see the department's reason).", "该证照当前不在有效状态（见发证部门说明）。"),
 }
+
+
+# The record's version: every status change and amendment bumps updated_at (certificates.records).
+_VERSION = sa.text("SELECT updated_at, department_code FROM licence WHERE token = :token")
 
 
 def outcome_of(status: Status) -> Outcome:
@@ -138,18 +144,51 @@ class LinkVerifier:
         self._proofs: OrderedDict[str, tuple[float, Transparency]] = OrderedDict()
         self._proof_lock = threading.Lock()
         self.proof_seconds = 600.0
+        self._verdicts: OrderedDict[str, tuple[tuple[str, str], Any, Verdict, bool]] = OrderedDict()
+        self._verdict_lock = threading.Lock()
+        self.max_remembered = 50_000
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
+        """The verdict for a token. One indexed read of the record's version per call; the full verdict is
+        rebuilt only when the record changed (every status change bumps ``updated_at``) or its validity ended."""
         now = self.clock.now()
         if not TOKEN_PATTERN.match(token or ""):
             return self._not_found(now)
-        with Session(self.engine, expire_on_commit=False) as session:
-            licence = records.get_by_token(session, token)
-            if licence is None:
+        with self.engine.connect() as connection:
+            head = connection.execute(_VERSION, {"token": token}).first()
+            if head is None:
                 return self._not_found(now)
-            verdict = self.verdict_for(session, licence, now=now, with_proof=with_proof)
-        self.counter.add("verify.link", licence.department_code, verdict.outcome.value)
+            version = (str(head[0]), str(head[1]))
+            verdict = self._remembered(token, version, now, with_proof)
+            if verdict is None:
+                with Session(bind=connection, expire_on_commit=False) as session:
+                    licence = records.get_by_token(session, token)
+                    if licence is None:
+                        return self._not_found(now)
+                    verdict = self.verdict_for(session, licence, now=now, with_proof=with_proof)
+                    self._remember(token, version, licence, verdict, with_proof)
+        self.counter.add("verify.link", version[1], verdict.outcome.value)
         return verdict
+
+    def _remembered(self, token: str, version: tuple[str, str], now: Any, with_proof: bool) -> Verdict | None:
+        with self._verdict_lock:
+            entry = self._verdicts.get(token)
+            if entry is None or entry[0] != version or entry[3] != with_proof:
+                return None
+            self._verdicts.move_to_end(token)
+        _, boundary, verdict, _ = entry
+        if boundary is not None and verdict.checked_at < boundary <= now:  # the validity ended since: rebuild
+            return None
+        return replace(verdict, checked_at=now)
+
+    def _remember(self, token: str, version: tuple[str, str], licence: Licence, verdict: Verdict, with_proof: bool) -> None:
+        if with_proof and (verdict.transparency is None or not verdict.transparency.logged):
+            return  # the proof may appear with the next signed tree head: look again next time
+        boundary = as_utc(licence.valid_until) if licence.valid_until else None
+        with self._verdict_lock:
+            self._verdicts[token] = (version, boundary, verdict, with_proof)
+            while len(self._verdicts) > self.max_remembered:
+                self._verdicts.popitem(last=False)
 
     def verdict_for(self, session: Session, licence: Licence, *, now: Any, with_proof: bool = True,
                     extra_checks: tuple[Check, ...] = ()) -> Verdict:

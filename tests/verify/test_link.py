@@ -54,3 +54,30 @@ def test_verifications_are_counted_in_aggregate(link_verifier: LinkVerifier, iss
         rows = daily_counts(session, start=today - dt.timedelta(days=1), end=today + dt.timedelta(days=1),
                             departments=[issued.department], metric_prefix="verify.link")
     assert sum(r.count for r in rows if r.dimension == "valid") >= 3
+
+
+def test_a_status_change_shows_at_once(link_verifier: LinkVerifier, runtime, uid) -> None:  # type: ignore[no-untyped-def]
+    """Verdicts are remembered per record version: a change is visible on the very next lookup."""
+    import datetime as dt
+
+    from ca.service import authority_for
+    from certificates.lifecycle import Action
+    from certificates import records
+    from ecert.clock import SystemClock
+    from ecert.db import session_scope
+    from tests.verify.conftest import issue_for, new_department
+
+    authority = authority_for(runtime)
+    from signing.sealer import PadesSealer
+
+    code = new_department(runtime, authority)
+    [licence] = issue_for(runtime, authority, PadesSealer(runtime.keystore, authority, authority, authority), code)
+    assert link_verifier.verify(licence.token, with_proof=False).outcome is Outcome.VALID
+    assert link_verifier.verify(licence.token, with_proof=False).outcome is Outcome.VALID  # remembered
+    from certificates.issuance import Actor
+
+    with session_scope(runtime.engine) as session:
+        records.change_status(session, Actor("client:t", code), licence.id, Action.SUSPEND, reason="检查", effective_at=None,
+                              clock=SystemClock())
+    again = link_verifier.verify(licence.token, with_proof=False)
+    assert again.outcome is Outcome.SUSPENDED and again.checked_at >= dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
