@@ -70,9 +70,12 @@ class IssueRequest:
     idempotency_key: str | None = None
     supersedes_id: str | None = None
     associated_number: str | None = None
+    document: bytes | None = field(default=None, repr=False)  # the department's own PDF, sealed instead of rendering
 
     def body(self) -> dict[str, Any]:
+        document = {"document_sha256": hashlib.sha256(self.document).hexdigest()} if self.document is not None else {}
         return {
+            **document,
             "type_code": self.type_code,
             "type_version": self.type_version,
             "holder": {"kind": self.holder_kind, "name": self.holder_name, "id_number": self.holder_id},
@@ -193,8 +196,14 @@ class Issuer:
         for row, jws in zip(licences, sign_payloads(self.keystore, key, claims)):
             row.qr_payload = qr_string(self.public_url, row.token, jws)
         if self.sealer is not None:
-            documents = [self._document(p.licence_type, row) for p, row in zip(batch, licences)]
-            for row, pdf in zip(licences, self.sealer.seal(department, documents)):
+            rendered = [(p, row) for p, row in zip(batch, licences) if p.request.document is None]
+            pdfs = dict(zip((row.id for _, row in rendered),
+                            self.sealer.seal(department, [self._document(p.licence_type, row) for p, row in rendered])))
+            for p, row in zip(batch, licences):
+                if p.request.document is not None:
+                    pdfs[row.id] = self.sealer.seal_uploaded(department, p.request.document)
+            for row in licences:
+                pdf = pdfs[row.id]
                 row.pdf_blob_key = f"licences/{row.department_code}/{row.id}.pdf"
                 row.pdf_sha256 = self.blobs.put(session, row.pdf_blob_key, pdf)
         for row in licences:

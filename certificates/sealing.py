@@ -55,3 +55,7 @@ class Sealer(Protocol):
     def seal(self, department_code: str, documents: Sequence[LicenceDocument]) -> list[bytes]:
         """Render and seal each document; return the signed PDFs in order."""
         ...
+
+    def seal_uploaded(self, department_code: str, pdf: bytes) -> bytes:
+        """Check a department's own PDF (refusing what is not a sound PDF) and seal it."""
+        ...

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidInput",
     "Forbidden",
     "Unauthenticated",
+    "PayloadTooLarge",
     "ServiceUnavailable",
     "ConfigurationError",
 ]
@@ -62,6 +63,12 @@ class Forbidden(EcertError):
     slug = "forbidden"
     status = 403
     title = "Not allowed"
+
+
+class PayloadTooLarge(EcertError):
+    slug = "payload-too-large"
+    status = 413
+    title = "Payload too large"
 
 
 class ServiceUnavailable(EcertError):

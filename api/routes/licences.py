@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import RuntimeDep, SessionDep
 from api.routes import bulk_jobs, licence_types
@@ -15,6 +16,7 @@ from api.security import Principal, require_scopes
 from certificates import records
 from certificates.issuance import IssueRequest
 from certificates.lifecycle import Action
+from ecert.errors import PayloadTooLarge
 
 router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
 
@@ -57,12 +59,36 @@ class AmendIn(BaseModel):
 @router.post("", status_code=201, summary="Issue one e-licence (idempotent with Idempotency-Key)")
 def issue(body: IssueIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _issue(body, None, principal, session, runtime, response, idempotency_key)
+
+
+@router.post("/with-document", status_code=201,
+             summary="Issue one e-licence whose PDF the department made itself; ecert checks and seals it")
+def issue_with_document(
+    principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
+    data: Annotated[str, Form(description="the same JSON body as POST /api/v1/licences", max_length=1_000_000)],
+    file: Annotated[UploadFile, File(description="the department's PDF (application/pdf)")],
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    try:
+        body = IssueIn.model_validate_json(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", "data", *e["loc"])} for e in exc.errors()]) from exc
+    limit = runtime.settings.max_upload_bytes
+    document = file.file.read(limit + 1)
+    if len(document) > limit:
+        raise PayloadTooLarge(f"the PDF is larger than {limit} bytes")
+    return _issue(body, document, principal, session, runtime, response, idempotency_key)
+
+
+def _issue(body: IssueIn, document: bytes | None, principal: Principal, session: Any, runtime: Any, response: Response,
+           idempotency_key: str | None) -> dict[str, Any]:
     service = licence_service(runtime)
     actor = actor_of(principal)
     request = IssueRequest(
         type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
-        valid_from=body.valid_from, idempotency_key=idempotency_key,
+        valid_from=body.valid_from, idempotency_key=idempotency_key, document=document,
     )
     licence, replayed = service.issue(session, actor, department_for(actor, body.department), request)
     if replayed:
