@@ -81,6 +81,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "find_by_id": ("无手机：按证件号查找账户", "No phone: find the account by document number"),
     "error": ("出错了", "Something is wrong"),
     "authorize": ("授权登录", "Sign in to"),
+    "share_licences": ("出示并同意窗口调阅我的电子证照", "Show, and let the counter read my e-licences"),
+    "visit_acr": ("身份认证方式", "Authenticated by"),
+    "consented": ("申请人已同意", "Applicant consented"),
+    "licence_no": ("证照编号", "Licence number"),
+    "status": ("状态", "Status"),
+    "valid_until": ("有效期至", "Valid until"),
 }
 
 

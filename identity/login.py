@@ -223,8 +223,14 @@ def start_session(
     return SessionRef(row, f"{sid}.{secret}")
 
 
-def resolve_session(session: Session, cookie: str, *, now: dt.datetime, allow_pending: bool = False) -> LoginSession:
-    """The live session a cookie names (constant-time secret check), else SessionInvalid."""
+def resolve_session(
+    session: Session, cookie: str, *, now: dt.datetime, allow_pending: bool = False, staff: bool | None = None
+) -> LoginSession:
+    """The live session a cookie names (constant-time secret check), else SessionInvalid.
+
+    ``staff=True`` accepts only staff accounts' sessions, ``False`` only citizens' (portal and counter
+    never accept each other's sessions); None accepts either.
+    """
     sid, _, secret = (cookie or "").partition(".")
     row = session.get(LoginSession, sid) if sid.startswith("ses_") and len(sid) <= 32 else None
     expected = row.secret_hash if row is not None else passwords.keyed_hash("session", "none", "none")
@@ -233,6 +239,10 @@ def resolve_session(session: Session, cookie: str, *, now: dt.datetime, allow_pe
         raise SessionInvalid("log in again")
     if row.mfa_pending and not allow_pending:
         raise SessionInvalid("finish logging in with the second factor")
+    if staff is not None:
+        account = session.get(Account, row.account_id)
+        if account is None or (account.kind == "staff") != staff or account.disabled_at is not None:
+            raise SessionInvalid("log in again")
     if now - as_utc(row.last_seen_at) > dt.timedelta(minutes=1):
         row.last_seen_at = now
         session.add(row)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = ["ApiClient", "Account", "EnterpriseAgent", "RecoveryCode", "LoginThrottle", "LoginSession", "LoginRecord",
-           "RelyingParty", "AuthorizationCode", "RefreshToken", "RevokedToken"]
+           "RelyingParty", "AuthorizationCode", "RefreshToken", "RevokedToken", "StaffMember", "CounterVisit"]
 
 _TS = sa.DateTime(timezone=True)
 
@@ -195,3 +195,39 @@ class RevokedToken(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     expires_at: dt.datetime = Field(sa_type=_TS, index=True)
     revoked_at: dt.datetime = Field(sa_type=_TS)
+
+
+class StaffMember(SQLModel, table=True):
+    """A counter staff account (an :class:`Account` of kind ``staff``): its roles and service hall."""
+
+    __tablename__ = "identity_staff"
+
+    account_id: str = Field(primary_key=True, max_length=32, foreign_key="identity_account.id")
+    roles: str = Field(max_length=200)  # space-separated: counter, supervisor
+    hall: str = Field(max_length=32, index=True)
+    added_at: dt.datetime = Field(sa_type=_TS)
+    added_by: str = Field(max_length=128)
+
+
+class CounterVisit(SQLModel, table=True):
+    """One applicant served at a counter, bound to the staff member's hall session.
+
+    ``qr_jti`` is unique: a counter QR starts at most one visit (replays are refused). A visit
+    may read the applicant's e-licences only after ``consent_at`` and until it ends or expires.
+    """
+
+    __tablename__ = "identity_counter_visit"
+
+    id: str = Field(primary_key=True, max_length=32)
+    qr_jti: str | None = Field(default=None, max_length=64, unique=True)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    staff_account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    staff_session_id: str = Field(max_length=32, index=True)
+    hall: str = Field(max_length=32)
+    method: str = Field(max_length=16)  # qr | document
+    acr: str = Field(max_length=32)
+    started_at: dt.datetime = Field(sa_type=_TS)
+    expires_at: dt.datetime = Field(sa_type=_TS)
+    consent_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    consent_by: str | None = Field(default=None, max_length=16)  # applicant (in the QR) | recorded (by staff)
+    ended_at: dt.datetime | None = Field(default=None, sa_type=_TS)

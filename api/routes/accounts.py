@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import oidc, portal
+from api.routes import counter, oidc, portal
 
 __all__ = ["routes"]
 
 routes = APIRouter()
 routes.include_router(oidc.router)
 routes.include_router(portal.router)
+routes.include_router(counter.router)

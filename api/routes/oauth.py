@@ -26,7 +26,7 @@ from api.problems import register_problem_type
 from api.security import Principal, require_scopes, token_service
 from ecert.errors import EcertError, InvalidInput
 from ecert.runtime import Runtime
-from identity import clients, oidc, scopes
+from identity import clients, counter, oidc, scopes
 from identity.grants import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, client_credentials_grant
 from identity.tokens import InvalidToken
 
@@ -197,12 +197,24 @@ def _account_token_state(runtime: Runtime, token: str, jti: str | None) -> dict[
         return oidc.refresh_token_active(session, token, now=runtime.clock.now())
 
 
+def _counter_qr_state(runtime: Runtime, token: str) -> dict[str, Any]:
+    """A counter QR's signature and lifetime (whether a counter has used it is the counter's business)."""
+    try:
+        claims = counter.check_qr(token_service(runtime), token, now=runtime.clock.now())
+    except counter.QrRejected:
+        return {"active": False}
+    return {"active": True, "token_type": "counter_qr", "kind": "person", "sub": claims.account_id, "acr": claims.acr,
+            "jti": claims.jti, "exp": int(claims.expires_at.timestamp()), "iss": token_service(runtime).issuer}
+
+
 async def introspect(runtime: Runtime, token: str) -> dict[str, Any]:
     """RFC 7662 answer for any token of ours: access tokens from their signature (and, for tokens issued
     to people, the revocation list), refresh tokens from the database. ``{"active": false}`` otherwise."""
     try:
         verified = token_service(runtime).verify(token)
     except InvalidToken:
+        if token.count(".") == 2:  # maybe a counter QR
+            return _counter_qr_state(runtime, token)
         if token.count(".") == 0 and 20 < len(token) < 100:  # maybe a refresh token
             state = await run_in_threadpool(_account_token_state, runtime, token, None)
             return state or {"active": False}

@@ -17,13 +17,14 @@ from sqlmodel import Session
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from api.ratelimit import TokenBuckets
-from api.web import SESSION_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
+from api.security import token_service
+from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
 from certificates import records
 from certificates.blobs import BlobNotFound, DatabaseBlobStore
 from certificates.holders import PiiVault
 from ecert.errors import EcertError, NotFound
 from ecert.runtime import Runtime
-from identity import accounts, login
+from identity import accounts, counter, login
 from identity.models import LoginSession
 
 __all__ = ["router", "pii_for", "portal_session", "client_ip", "LOGIN_LIMIT"]
@@ -44,13 +45,14 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def portal_session(request: Request, session: Session, runtime: Runtime, *, cookie: str = SESSION_COOKIE,
+def portal_session(request: Request, session: Session, runtime: Runtime, *, staff: bool = False,
                    allow_pending: bool = False) -> LoginSession | None:
-    value = request.cookies.get(cookie)
+    """The citizen's (or, with ``staff=True``, the staff member's) live session from its cookie, else None."""
+    value = request.cookies.get(STAFF_COOKIE if staff else SESSION_COOKIE)
     if not value:
         return None
     try:
-        return login.resolve_session(session, value, now=runtime.clock.now(), allow_pending=allow_pending)
+        return login.resolve_session(session, value, now=runtime.clock.now(), allow_pending=allow_pending, staff=staff)
     except login.SessionInvalid:
         return None
 
@@ -189,6 +191,17 @@ def totp_confirm(request: Request, session: SessionDep, runtime: RuntimeDep, cod
     except EcertError as exc:
         return render(request, "message.html", status_code=exc.status, detail=exc.detail)
     return render(request, "enrol.html", codes=codes)
+
+
+@router.get("/portal/qr")
+def counter_qr(request: Request, session: SessionDep, runtime: RuntimeDep, share: bool = False) -> Response:
+    """My identity QR for a counter; ``share=1`` consents to that visit reading my e-licences."""
+    current = portal_session(request, session, runtime)
+    if current is None:
+        return _to_login(request)
+    qr = counter.issue_qr(session, token_service(runtime), current, consent=share, now=runtime.clock.now())
+    session.commit()
+    return render(request, "qr.html", qr=qr_svg(qr.token, size=300), token=qr.token, share=share)
 
 
 @router.post("/portal/sessions/{session_id}/revoke")
