@@ -74,6 +74,24 @@ class _Job:
 
 
 @dataclass
+class _Ticket:
+    """A caller's jobs waiting for the pipeline, and their outcome."""
+
+    seal: _Seal
+    jobs: list[_Job]
+    result: list[bytes] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+def _by_seal(tickets: list[_Ticket]) -> list[list[_Ticket]]:
+    groups: dict[int, list[_Ticket]] = {}
+    for ticket in tickets:
+        groups.setdefault(id(ticket.seal), []).append(ticket)
+    return list(groups.values())
+
+
+@dataclass
 class _Pending:
     output: io.BytesIO
     digest: PreparedByteRangeDigest
@@ -101,7 +119,8 @@ class PadesSealer:
     The validation data (CRLs, OCSP responses, and the check that the seal and TSA certificates
     validate with them) is kept per seal for ``evidence_ttl`` seconds, so single-document calls
     do not each ask the CA for it: a seal revoked meanwhile stops sealing within that time.
-    Threads may share one sealer; they seal one batch at a time (see ``_pipeline``).
+    Threads may share one sealer; they seal one batch at a time (see ``_pipeline``), and calls
+    that arrive while a batch runs are sealed together in the next one (see ``_run``).
     """
 
     def __init__(
@@ -129,6 +148,7 @@ class PadesSealer:
         # pipeline at a time per sealer costs only the overlap of Vault/TSA waits. Scale with
         # worker processes. Rendering runs outside the lock.
         self._pipeline = threading.Lock()
+        self._waiting: list[_Ticket] = []
 
     # -- Sealer ---------------------------------------------------------------------------
     def seal(self, department_code: str, documents: Sequence[LicenceDocument]) -> list[bytes]:
@@ -185,9 +205,46 @@ class PadesSealer:
 
     # -- the signing pipeline --------------------------------------------------------------
     def _run(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
+        """Seal ``jobs``, coalesced with whatever other threads queued meanwhile.
+
+        Callers queue a ticket and take the pipeline lock; the thread that gets it seals every
+        waiting ticket, one batch per seal (one Vault round trip, one TSA call), and the others
+        find their result done. Concurrent single-licence requests so cost about what a batch does.
+        """
+        ticket = _Ticket(seal, jobs)
+        with self._lock:
+            self._waiting.append(ticket)
+        with self._pipeline:
+            if not ticket.done:
+                with self._lock:
+                    taken, self._waiting = self._waiting, []
+                for group in _by_seal(taken):
+                    self._seal_group(group)
+        if ticket.error is not None:
+            raise ticket.error
+        assert ticket.result is not None
+        return ticket.result
+
+    def _seal_group(self, group: list[_Ticket]) -> None:
+        """One batch for tickets of one seal; if it fails with several, each is retried alone."""
+        jobs = [job for ticket in group for job in ticket.jobs]
         try:
-            with self._pipeline:
-                return asyncio.run(self._seal_all(seal, jobs))
+            pdfs = self._seal_now(group[0].seal, jobs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the ticket's own thread to raise
+            if len(group) > 1:
+                for ticket in group:
+                    self._seal_group([ticket])
+                return
+            group[0].error, group[0].done = exc, True
+            return
+        start = 0
+        for ticket in group:
+            ticket.result, ticket.done = pdfs[start : start + len(ticket.jobs)], True
+            start += len(ticket.jobs)
+
+    def _seal_now(self, seal: _Seal, jobs: list[_Job]) -> list[bytes]:
+        try:
+            return asyncio.run(self._seal_all(seal, jobs))
         except (TimestampRequestError, KeyStoreError) as exc:
             raise SealingUnavailable(f"sealing failed on a dependency: {exc}") from exc
 

@@ -3,6 +3,8 @@ concurrent callers share one sealer safely."""
 
 from __future__ import annotations
 
+import io
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import pytest
 from cryptography import x509
 
 from keys import TransitKeyStore
-from signing.errors import SealingUnavailable
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing.errors import InvalidPdf, SealingUnavailable
+from signing.render import SEAL_BOX, render_licence
 from signing.sealer import PadesSealer
 from tests.signing.checks import check_all
 from tests.signing.conftest import DEPARTMENT, PdfSig, licence
@@ -66,6 +71,61 @@ def test_a_failed_batch_leaves_nothing_primed(keystore: TransitKeyStore, pki: Te
     with pytest.raises(SealingUnavailable):
         sealer.seal(DEPARTMENT, [licence(n) for n in range(610, 615)])
     assert sealer._seal_for(DEPARTMENT).signer._primed == {}  # noqa: SLF001
+
+
+def test_concurrent_single_calls_are_coalesced_into_few_vault_round_trips(
+    keystore: TransitKeyStore, pki: TestPki, pdfsig: PdfSig, tmp_path: Path
+) -> None:
+    sealer = PadesSealer(keystore, pki, pki.tsa, pki.revocation)
+    sealer.seal(DEPARTMENT, [licence(800)])  # warm: seal state, size probe, validation data
+    trips = sealer._seal_for(DEPARTMENT).signer.round_trips  # noqa: SLF001
+    start = threading.Barrier(8)
+
+    def one(n: int) -> bytes:
+        start.wait()
+        (pdf,) = sealer.seal(DEPARTMENT, [licence(810 + n)])
+        return pdf
+
+    with ThreadPoolExecutor(8) as pool:
+        pdfs = list(pool.map(one, range(8)))
+    assert sealer._seal_for(DEPARTMENT).signer.round_trips - trips < 8  # noqa: SLF001
+    assert len(set(pdfs)) == 8
+    for n in (0, 7):  # each caller got its own licence back
+        assert licence(810 + n).number.encode("utf-16-be") in PdfFileReader(io.BytesIO(pdfs[n])).trailer_view["/Info"]["/Title"].encode("utf-16-be")
+        assert check_all(pdfs[n], pki, pdfsig, tmp_path / f"{n}.pdf").all_pass
+
+
+def test_one_bad_upload_does_not_fail_the_licences_sealed_with_it(
+    keystore: TransitKeyStore, pki: TestPki
+) -> None:
+    sealer = PadesSealer(keystore, pki, pki.tsa, pki.revocation)
+    sealer.seal(DEPARTMENT, [licence(820)])
+    (certified,) = sealer.seal(DEPARTMENT, [licence(821)])  # a sealed licence: certified, no changes allowed
+    start = threading.Barrier(4)
+
+    def call(n: int) -> object:
+        start.wait()
+        try:
+            if n == 0:
+                return sealer.seal_uploaded(DEPARTMENT, certified)  # certified "no changes": refused
+            return sealer.seal(DEPARTMENT, [licence(830 + n)])
+        except InvalidPdf as exc:
+            return exc
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(call, range(4)))
+    assert isinstance(outcomes[0], InvalidPdf)
+    assert all(isinstance(o, list) and len(o) == 1 for o in outcomes[1:])
+    # and deterministically: a group holding the bad upload and a licence is split, not failed whole
+    from signing.sealer import _Job, _Ticket  # noqa: PLC0415 - the coalescing internals
+
+    seal = sealer._seal_for(DEPARTMENT)  # noqa: SLF001
+    bad = _Ticket(seal, [_Job(certified, 0, SEAL_BOX, certify=False)])
+    rendered = render_licence(licence(840), issuer_name=seal.name)
+    good = _Ticket(seal, [_Job(rendered.pdf, 0, SEAL_BOX, certify=True)])
+    sealer._seal_group([bad, good])  # noqa: SLF001
+    assert bad.done and bad.error is not None and bad.result is None
+    assert good.done and good.error is None and good.result is not None and len(good.result) == 1
 
 
 def test_threads_sharing_one_sealer_all_get_valid_pdfs(
