@@ -53,6 +53,7 @@ TEXT: dict[str, tuple[str, str]] = {
                  "Recovery codes (each works once; keep them safe, shown only now)"),
     "licences": ("我的电子证照", "My e-licences"),
     "no_licences": ("暂无电子证照", "No e-licences yet"),
+    "applicant_licences": ("申请人的电子证照（仅限本次办理）", "The applicant's e-licences (this visit only)"),
     "download": ("下载", "Download"),
     "share": ("分享核验链接", "Share verification link"),
     "my_qr": ("我的身份码", "My identity QR"),
