@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import threading
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -28,7 +29,10 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
 def _frozen(value: core.Asn1Value) -> core.Asn1Value:
-    """``value`` re-loaded from its DER, so asn1crypto serialises it by copying bytes."""
+    """``value`` re-loaded from its DER, so asn1crypto serialises it by copying bytes.
+
+    asn1crypto parses lazily and is not thread-safe: objects made from these are built under the
+    authority's lock."""
     return type(value).load(value.dump())
 
 
@@ -51,6 +55,7 @@ class TimestampAuthority:
     def __init__(self, keystore: KeyStore, delegate: Delegate, chain: tuple[x509.Certificate, ...] = ()) -> None:
         self._keystore = keystore
         self._delegate = delegate
+        self._lock = threading.Lock()
         self._cert = asn1_x509.Certificate.load(delegate.certificate.public_bytes(serialization.Encoding.DER))
         self._chain = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
         self._ess = tsp.SigningCertificateV2({
@@ -127,14 +132,20 @@ class TimestampAuthority:
             if _DIGEST_SIZES.get(hash_name) != len(imprint):
                 raise TimestampRejected("bad_alg", f"a {hash_name} imprint of {len(imprint)} bytes is not supported")
         at = now or dt.datetime.now(dt.timezone.utc)
-        parts = [self._to_be_signed(imprint, hash_name, None, at) for imprint in message_imprints]
+        with self._lock:
+            parts = [self._to_be_signed(imprint, hash_name, None, at) for imprint in message_imprints]
         signatures = self._keystore.sign_batch(self._delegate.key, [digest for _, _, digest in parts], hash_name="sha256")
-        return [self._assemble(content, attrs, sig.value, True).dump() for (content, attrs, _), sig in zip(parts, signatures)]
+        with self._lock:
+            return [self._assemble(content, attrs, sig.value, True).dump() for (content, attrs, _), sig in zip(parts, signatures)]
 
     def _token(self, imprint: bytes, hash_name: str, nonce: int | None, now: dt.datetime, include_certs: bool) -> cms.ContentInfo:
-        content, signed_attrs, digest = self._to_be_signed(imprint, hash_name, nonce, now)
+        with self._lock:
+            content, signed_attrs, digest = self._to_be_signed(imprint, hash_name, nonce, now)
         signature = self._keystore.sign(self._delegate.key, digest, hash_name="sha256")
-        return self._assemble(content, signed_attrs, signature.value, include_certs)
+        with self._lock:
+            token = self._assemble(content, signed_attrs, signature.value, include_certs)
+            token.dump()
+        return token
 
     def _to_be_signed(self, imprint: bytes, hash_name: str, nonce: int | None, now: dt.datetime) -> tuple[bytes, cms.CMSAttributes, bytes]:
         info = {
