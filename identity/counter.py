@@ -66,7 +66,7 @@ VISIT_LIFETIME = dt.timedelta(minutes=30)
 ROLES = ("counter", "supervisor")
 
 
-class QrRejected(Forbidden):
+class QrRejected(InvalidInput):
     """The counter QR is forged, expired, for another service or already used."""
 
     slug = "counter-qr-rejected"
