@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.harness $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts
