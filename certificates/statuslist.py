@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 import zlib
 from collections.abc import Iterable
@@ -56,8 +55,8 @@ class UnknownStatusList(NotFound):
 
 
 def _round(key: bytes, r: int, value: int) -> int:
-    mac = hmac.new(key, bytes([r]) + value.to_bytes(2, "big"), hashlib.sha256).digest()
-    return int.from_bytes(mac[:2], "big") & ((1 << _HALF) - 1)
+    mac = hashlib.blake2s(bytes([r]) + value.to_bytes(2, "big"), key=key, digest_size=2).digest()  # a keyed PRF
+    return int.from_bytes(mac, "big") & ((1 << _HALF) - 1)
 
 
 def permute(key: bytes, k: int, size: int = LIST_SIZE) -> int:

@@ -26,9 +26,8 @@ from tests.certificates.test_issuance import issue
 
 def test_the_permutation_is_a_bijection() -> None:
     key = secrets.token_bytes(16)
-    assert sorted(statuslist.permute(key, k, 1000) for k in range(1000)) == list(range(1000))
-    full = {statuslist.permute(key, k) for k in range(0, statuslist.LIST_SIZE, 7)}
-    assert len(full) == len(range(0, statuslist.LIST_SIZE, 7)) and max(full) < statuslist.LIST_SIZE
+    full = {statuslist.permute(key, k) for k in range(statuslist.LIST_SIZE)}
+    assert full == set(range(statuslist.LIST_SIZE))
     first = [statuslist.permute(key, k) for k in range(20)]
     assert first != sorted(first)  # not issue order
 
