@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
     verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")
     verify_burst: int = Field(60, ge=1)
+    login_rate_per_second: float = Field(0.5, gt=0, description="login and registration attempts per client IP")
+    login_burst: int = Field(20, ge=1)
     verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
 
     @classmethod

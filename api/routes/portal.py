@@ -27,14 +27,18 @@ from ecert.runtime import Runtime
 from identity import accounts, counter, login
 from identity.models import LoginSession
 
-__all__ = ["router", "pii_for", "portal_session", "client_ip", "LOGIN_LIMIT"]
+__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited"]
 
 for _error in (accounts.AccountExists, accounts.UnknownAccount, accounts.WrongCode, accounts.DocumentMismatch,
                login.LoginFailed, login.LoginLocked, login.SessionInvalid):
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 router = APIRouter(tags=["portal"], include_in_schema=False)
-LOGIN_LIMIT = TokenBuckets(rate=0.5, burst=20)  # per client address, before any password hashing
+
+
+def login_limit(runtime: Runtime) -> TokenBuckets:
+    """Login and registration attempts per client address, checked before any password hashing."""
+    return runtime.service("login-limit", lambda rt: TokenBuckets(rt.settings.login_rate_per_second, rt.settings.login_burst))
 
 
 def pii_for(runtime: Runtime) -> PiiVault:
@@ -67,7 +71,7 @@ def login_page(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 
 def rate_limited(request: Request) -> Response | None:
-    wait = LOGIN_LIMIT.take(client_ip(request))
+    wait = login_limit(request.app.state.runtime).take(client_ip(request))
     if wait:
         response = render(request, "message.html", status_code=429, detail="too many attempts from this address; wait a moment")
         response.headers["Retry-After"] = TokenBuckets.retry_after(wait)

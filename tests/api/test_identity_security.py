@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from api.ratelimit import TokenBuckets
-from api.routes import portal
 from audit.models import AuditEvent
 from certificates.holders import PiiVault
 from ecert.db import session_scope
+from ecert.runtime import Runtime
 from identity import counter, login, oidc
 from tests.identity.conftest import PASSWORD, bearer, new_client, person_id, phone_number, pii, token_for  # noqa: F401
 
@@ -28,8 +28,8 @@ REDIRECT = "http://localhost:8765/cb"
 
 
 @pytest.fixture(autouse=True)
-def generous_limits(monkeypatch: pytest.MonkeyPatch, client: TestClient) -> Iterator[None]:
-    monkeypatch.setattr(portal, "LOGIN_LIMIT", TokenBuckets(1000, 1000))
+def generous_limits(monkeypatch: pytest.MonkeyPatch, client: TestClient, runtime: Runtime) -> Iterator[None]:
+    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
     client.cookies.clear()  # the shared client keeps cookies; each request here names its own
     yield
     client.cookies.clear()
@@ -149,3 +149,10 @@ def test_lockout_does_not_enumerate(client: TestClient) -> None:
     assert [status for status, _ in answers[known]] == [401] * login.MAX_FAILURES + [429]
     locked = client.post("/portal/login", data={"login_name": known, "password": PASSWORD})
     assert locked.status_code == 429  # even the right password, while locked
+
+
+def test_login_attempts_are_rate_limited_per_address(client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(0.01, 3))
+    statuses = [client.post("/portal/login", data={"login_name": person_id(), "password": "whatever 123"}).status_code
+                for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
