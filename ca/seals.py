@@ -22,7 +22,8 @@ from ca.models import Department, IssuedCertificate
 from ecert.clock import as_utc
 from keys import KeyRef, KeyStore, KeyType
 
-__all__ = ["SealCredential", "seal_key_name", "seal_subject", "issue_seal", "current_seal", "list_seals", "seal_from_csr"]
+__all__ = ["SealCredential", "seal_key_name", "seal_subject", "issue_seal", "current_seal", "list_seals", "seal_from_csr",
+           "seal_history"]
 
 EXTERNAL_KEY = "external"
 _MAX_CSR_BYTES = 16 * 1024
@@ -100,6 +101,14 @@ def list_seals(session: Session, code: str) -> list[IssuedCertificate]:
         select(IssuedCertificate)
         .where(IssuedCertificate.profile == profiles.SEAL.name, IssuedCertificate.department_code == code)
         .order_by(IssuedCertificate.issued_at.desc())  # type: ignore[attr-defined]
+    ))
+
+
+def seal_history(session: Session) -> list[IssuedCertificate]:
+    """Every seal certificate ever issued, oldest first (the published key history)."""
+    return list(session.exec(
+        select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
+        .order_by(IssuedCertificate.issued_at)  # type: ignore[arg-type]
     ))
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import logging
 import binascii
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -17,13 +18,17 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from ca import errors as ca_errors
 from ca.ocsp import MAX_REQUEST_BYTES as OCSP_MAX
+from ca.seals import seal_history
 from ca.service import NoSealCertificate, authority_for
 from ca.tsa import MAX_REQUEST_BYTES as TSA_MAX
+from ecert.clock import as_utc
 from ecert.errors import InvalidInput
+from identity.tokens import DEFAULT_KEY_NAME, kid_for
+from keys import KeyNotFound, KeyRef
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -117,3 +122,40 @@ async def tsa(request: Request, runtime: RuntimeDep) -> Response:
     body = await _body(request, TSA_MAX)
     reply = await run_in_threadpool(authority_for(runtime).tsa_respond, body or b"")
     return Response(reply, media_type="application/timestamp-reply")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def _versions(runtime: Any, name: str, kid: Callable[[int], str]) -> list[dict[str, Any]]:
+    """A service key's versions with the window each one signed in (until the next version appeared)."""
+    try:
+        info = runtime.keystore.key_info(name)
+    except KeyNotFound:
+        return []
+    ordered = sorted(info.versions.values(), key=lambda v: v.version)
+    return [{"kid": kid(v.version), "created_at": v.created_at.isoformat(),
+             "signed_until": ordered[i + 1].created_at.isoformat() if i + 1 < len(ordered) else None}
+            for i, v in enumerate(ordered)]
+
+
+@router.get("/key-history", summary="Every seal and signing key with its validity window and any compromise date")
+def key_history(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """What verifiers need to judge a signature by its signing time: a licence sealed before a key's
+    compromise (``invalidity_date``, else ``revoked_at``) stays genuine; one sealed after it does not."""
+    seals = [
+        {"kid": f"{row.key_name}:v{row.key_version}", "department": row.department_code, "serial": row.serial,
+         "not_before": _iso(row.not_before), "not_after": _iso(row.not_after), "revoked_at": _iso(row.revoked_at),
+         "reason": row.revocation_reason, "invalidity_date": _iso(row.invalidity_date),
+         "certificate": base64.b64encode(row.certificate_der).decode()}
+        for row in seal_history(session)
+    ]
+    return {
+        "generated_at": runtime.clock.now().isoformat(),
+        "seals": seals,
+        "token_keys": _versions(runtime, DEFAULT_KEY_NAME, lambda v: kid_for(KeyRef(DEFAULT_KEY_NAME, v))),
+        "status_list_keys": _versions(runtime, "status-list", lambda v: f"status-list:v{v}"),
+        "trust_bundle_keys": _versions(runtime, "trust-bundle", lambda v: f"trust-bundle:v{v}"),
+        "transparency_log_keys": _versions(runtime, "transparency-log", lambda v: f"transparency-log:v{v}"),
+    }

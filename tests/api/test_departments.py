@@ -70,3 +70,21 @@ def test_a_csr_is_certified_and_a_bad_one_refused(client: TestClient, runtime: R
     bad = client.post(f"/api/v1/departments/{code}/seals/csr", content=b"-----BEGIN CERTIFICATE REQUEST-----\nAA==\n-----END CERTIFICATE REQUEST-----",
                       headers=headers)
     assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-csr")
+
+
+def test_the_key_history_shows_windows_and_compromise_dates(client: TestClient, runtime: Runtime, uid: str) -> None:
+    admin = _admin(client, runtime)
+    code = f"H{uid.upper()}"
+    first = client.post("/api/v1/departments", json={"code": code, "name": code}, headers=admin).json()["seal"]
+    client.post(f"/api/v1/departments/{code}/seals", headers=admin)
+    compromised = "2026-01-01T00:00:00+00:00"
+    revoked = client.post(f"/api/v1/certificates/{first['serial']}/revoke",
+                          json={"reason": "keyCompromise", "invalidity_date": compromised}, headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    history = client.get("/pki/key-history")
+    assert history.status_code == 200
+    mine = [s for s in history.json()["seals"] if s["department"] == code]
+    assert [s["kid"] for s in mine] == [f"seal-{code.lower()}:v1", f"seal-{code.lower()}:v2"]
+    assert mine[0]["reason"] == "keyCompromise" and mine[0]["invalidity_date"].startswith("2026-01-01")
+    assert mine[1]["revoked_at"] is None and mine[1]["not_after"] > mine[1]["not_before"]
+    assert all(k["kid"].startswith("token-signing-v") for k in history.json()["token_keys"])
