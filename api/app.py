@@ -10,6 +10,7 @@ from fastapi import FastAPI
 import ecert
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
+from api.routes import clients
 from api.routes import departments
 from api.routes import health
 from api.routes import licences
@@ -43,6 +44,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(transparency.router)
     app.include_router(pki.router)  # CA certificates, CRLs, OCSP, TSA
     app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
+    app.include_router(clients.router)  # department API clients (admin)
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(accounts.routes)  # OpenID Connect provider, citizen portal, counter console

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     ca_organization: str = Field("Example Province Government", min_length=1, max_length=40)
     ca_country: str = Field("CN", pattern=r"^[A-Z]{2}$")
 
+    blob_store: Literal["database", "filesystem"] = "database"
+    blob_dir: Path | None = None  # filesystem blobs; default <data_dir>/blobs
+
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
     verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")

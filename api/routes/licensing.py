@@ -10,13 +10,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import register_problem_type
 from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
-from certificates.blobs import BlobNotFound, DatabaseBlobStore
+from certificates.blobs import BlobNotFound, BlobStore, DatabaseBlobStore, FileBlobStore
 from certificates.issuance import Actor
 from certificates.service import LicenceService
 from ecert.errors import Forbidden
 from ecert.runtime import Runtime
+from ecert.settings import Settings
 
-__all__ = ["licence_service", "actor_of", "department_for", "lifespan"]
+__all__ = ["licence_service", "actor_of", "department_for", "lifespan", "blob_store_for"]
 
 
 _ERRORS = (
@@ -36,11 +37,18 @@ def _sealing(runtime: Runtime) -> tuple[Any, Any]:
     return licence_sealing.build(runtime)
 
 
+def blob_store_for(settings: Settings) -> BlobStore:
+    """Where sealed PDFs live: in the database (default) or as files (``ECERT_BLOB_STORE=filesystem``)."""
+    if settings.blob_store == "filesystem":
+        return FileBlobStore(settings.blob_dir or settings.data_dir / "blobs")
+    return DatabaseBlobStore()
+
+
 def licence_service(runtime: Runtime) -> LicenceService:
     def factory(rt: Runtime) -> LicenceService:
         seal_keys, sealer = _sealing(rt)
         service = LicenceService(
-            engine=rt.engine, keystore=rt.keystore, clock=rt.clock, blobs=DatabaseBlobStore(), seal_keys=seal_keys,
+            engine=rt.engine, keystore=rt.keystore, clock=rt.clock, blobs=blob_store_for(rt.settings), seal_keys=seal_keys,
             sealer=sealer, public_url=rt.settings.public_url,
         )
         service.start()  # resumes bulk jobs left open by a previous run; exits when there are none
