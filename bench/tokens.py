@@ -8,6 +8,10 @@ In-process: ``AccessTokens.verify`` (python-jose, public keys cached by kid, no 
 throwaway schema on the PostgreSQL server ``--database`` names), loaded with ``wrk`` (Debian package ``wrk``; the HTTP part is skipped without it):
 ``GET /healthz`` as the bare-endpoint reference, ``POST /api/v1/identity/verify``, and
 ``POST /oauth/token`` (client_secret_basic: client lookup, hash, audit event, Vault signature).
+People's side: the raw argon2id rate with ecert's parameters (in-process), ``POST /portal/login``
+(password logins: rate at 16 connections, p99 at 200 concurrent logins) and refresh-token grants
+(``POST /oauth/token``, each token used once), then all of it in Keycloak's sizing units
+(per vCPU, memory per node). ``--no-logins`` skips that part.
 wrk runs on the same machine, so it takes CPU from the server. Numbers are measured, never asserted.
 """
 
@@ -17,7 +21,9 @@ import argparse
 import base64
 import datetime as dt
 import os
+import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,19 +40,26 @@ from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from jose import jwt
 from jose.backends import ECKey
+from sqlmodel import select
 
 from bench.common import peak_rss_mib, percentile, rate, write_results
 from ca.departments import add_department
+from certificates.holders import PiiVault
 from ecert.clock import SystemClock
 from ecert.db import make_engine, migrate, session_scope
+from identity import accounts, login, oidc
 from identity.clients import NewClient, create_client
+from identity.models import Account, RefreshToken
+from identity.passwords import ARGON2_PARAMETERS, keyed_hash
 from identity.tokens import AccessTokens, TokenKeys
 from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao, free_port
 
 DEPARTMENT = "BENCH"
+PASSWORD = "bench password 1234"
 
 
 def _verify_rate(tokens: AccessTokens, token: str, seconds: float) -> dict[str, float]:
@@ -100,6 +113,125 @@ def in_process(keystore: TransitKeyStore, seconds: float) -> dict[str, Any]:
     return results
 
 
+def argon2_rate(seconds: float) -> dict[str, Any]:
+    """The raw argon2id verification rate with ecert's parameters (identity.passwords), 1 thread and one per CPU."""
+    hasher = PasswordHasher(**ARGON2_PARAMETERS)
+    stored = hasher.hash(PASSWORD)
+    results: dict[str, Any] = {"parameters": ARGON2_PARAMETERS}
+    for threads in sorted({1, os.cpu_count() or 1}):
+        deadline = time.perf_counter() + seconds / 2
+
+        def work(_: int) -> int:
+            count = 0
+            while time.perf_counter() < deadline:
+                hasher.verify(stored, PASSWORD)
+                count += 1
+            return count
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            total = sum(pool.map(work, range(threads)))
+        results[f"argon2id verify, {threads} thread(s)"] = {"per_s": rate(total, time.perf_counter() - started)}
+    return results
+
+
+def person_id(rng: random.Random) -> str:
+    """A random resident ID number with its GB 11643 check character."""
+    body = f"{rng.randint(110000, 659999)}19{rng.randint(50, 99)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    return body + "10X98765432"[sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body)) % 11]
+
+
+def _people(database_url: str, keystore: TransitKeyStore, count: int) -> list[str]:
+    """``count`` person accounts (password ``PASSWORD``); their login names (ID numbers)."""
+    engine = make_engine(database_url)
+    pii, rng, names = PiiVault(keystore), random.Random(7), []
+
+    def one(_: int) -> str:
+        id_number = person_id(rng)
+        with session_scope(engine) as session:
+            accounts.register_person(session, pii, name="压测", id_number=id_number, phone="139" + f"{rng.randint(0, 99999999):08d}",
+                                     password=PASSWORD, now=SystemClock().now())
+        return id_number
+
+    with ThreadPoolExecutor(4) as pool:
+        names = list(pool.map(one, range(count)))
+    engine.dispose()
+    return names
+
+
+def _refresh_tokens(database_url: str, count: int) -> tuple[oidc.NewRelyingParty, list[str]]:
+    """A confidential relying party and ``count`` live refresh tokens (rows written directly: one session each)."""
+    engine = make_engine(database_url)
+    now = SystemClock().now()
+    with session_scope(engine) as session:
+        party = oidc.register_relying_party(session, name="bench", redirect_uris=["https://bench.example/cb"], actor="bench", now=now)
+        account = session.exec(select(Account).limit(1)).one()
+        login_session = login.start_session(session, account, acr="pwd", now=now).session
+        tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+        session.add_all([RefreshToken(
+            token_hash=keyed_hash("refresh", t), family_id=f"fam_{i:012x}", client_id=party.party.client_id,
+            account_id=account.id, session_id=login_session.id, scope="openid profile", acr="pwd", auth_time=now,
+            issued_at=now, expires_at=now + dt.timedelta(days=1)) for i, t in enumerate(tokens)])
+    engine.dispose()
+    return party, tokens
+
+
+def _login_scenarios(args: argparse.Namespace, scratch: Path, base: str, keystore: TransitKeyStore,
+                     database_url: str) -> dict[str, Any]:
+    people = _people(database_url, keystore, args.people)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    bodies = [f"login_name={name}&password={quote(PASSWORD)}&next=/portal" for name in people]
+    login_script = _rotating_script(scratch, form, bodies * 4, 2, prefix="", name="logins")
+    party, refresh = _refresh_tokens(database_url, args.refresh)
+    basic = base64.b64encode(f"{party.party.client_id}:{party.secret}".encode()).decode()
+    refresh_script = _rotating_script(scratch, {**form, "Authorization": f"Basic {basic}"}, refresh, 2,
+                                      prefix="grant_type=refresh_token&refresh_token=", name="refresh")
+    results: dict[str, Any] = {}
+    _drain(base)
+    for name, connections in (("POST /portal/login (argon2id, session, history, audit), 16 connections", 16),
+                              ("POST /portal/login, 200 concurrent logins", 200)):
+        results[name] = {**wrk(f"{base}/portal/login", login_script, args.seconds, connections, 2, timeout=30),
+                         "connections": connections}
+        print(f"{name}: {results[name]}", flush=True)
+        _drain(base)
+    name = "POST /oauth/token (refresh_token grant: rotation, access + ID token, audit)"
+    results[name] = {**wrk(f"{base}/oauth/token", refresh_script, args.seconds, 16, 2, timeout=30), "connections": 16}
+    print(f"{name}: {results[name]}", flush=True)
+    return results
+
+
+def _drain(base: str) -> None:
+    """Wait until requests queued by the last load run are done (a health check answers quickly again)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            httpx.get(f"{base}/healthz", timeout=30)
+        except httpx.HTTPError:
+            pass
+        if time.perf_counter() - started < 0.05:
+            return
+        time.sleep(0.5)
+
+
+def _keycloak_units(results: dict[str, Any]) -> dict[str, Any]:
+    """Ours in Keycloak's sizing units: per vCPU (this machine's CPUs, wrk included) and memory per node."""
+    cpus = os.cpu_count() or 1
+    http = results.get("http", {})
+
+    def per_cpu(prefix: str) -> float | None:
+        found = [v["per_s"] for k, v in http.items() if k.startswith(prefix) and isinstance(v, dict)]
+        return round(max(found) / cpus, 1) if found else None
+
+    return {
+        "vcpus": cpus,
+        "password logins/s per vCPU (Keycloak: 15)": per_cpu("POST /portal/login"),
+        "client-credential grants/s per vCPU (Keycloak: 120)": per_cpu("POST /oauth/token (client_credentials"),
+        "refresh-token grants/s per vCPU (Keycloak: 120)": per_cpu("POST /oauth/token (refresh_token"),
+        "server memory MiB per node (Keycloak: ~1250)": http.get("server_rss_mib"),
+    }
+
+
 def _wrk_script(directory: Path, name: str, method: str, headers: dict[str, str], body: str | None) -> Path:
     lines = [f'wrk.method = "{method}"']
     lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
@@ -110,15 +242,17 @@ def _wrk_script(directory: Path, name: str, method: str, headers: dict[str, str]
     return path
 
 
-def _rotating_script(directory: Path, headers: dict[str, str], tokens: list[str], threads: int) -> Path:
-    """Each wrk thread cycles through its own share of ``tokens`` (so revisits are far apart)."""
-    (directory / "tokens.txt").write_text("\n".join(tokens) + "\n")
+def _rotating_script(directory: Path, headers: dict[str, str], tokens: list[str], threads: int, *,
+                     prefix: str = "token=", name: str = "verify-distinct") -> Path:
+    """Each wrk thread cycles through its own share of ``tokens`` (so revisits are far apart); the
+    body of each request is ``prefix`` + one line."""
+    (directory / f"{name}.txt").write_text("\n".join(tokens) + "\n")
     header_lines = "\n".join(f'headers["{key}"] = "{value}"' for key, value in headers.items())
     script = f"""
 headers = {{}}
 {header_lines}
 local all = {{}}
-for line in io.lines("{directory / 'tokens.txt'}") do all[#all + 1] = line end
+for line in io.lines("{directory / f'{name}.txt'}") do all[#all + 1] = line end
 local count = 0
 function setup(thread)
   thread:set("id", count)
@@ -131,10 +265,10 @@ function init(args)
 end
 function request()
   i = (i + 1) % share
-  return wrk.format("POST", nil, headers, "token=" .. all[first + i + 1])
+  return wrk.format("POST", nil, headers, "{prefix}" .. all[first + i + 1])
 end
 """
-    path = directory / "verify-distinct.lua"
+    path = directory / f"{name}.lua"
     path.write_text(script)
     return path
 
@@ -156,16 +290,18 @@ def _unit_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, script: Path, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+def wrk(url: str, script: Path, seconds: float, connections: int, threads: int, timeout: int = 2) -> dict[str, Any]:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", f"--timeout={timeout}s", "--latency", "-s",
+         str(script), url],
         capture_output=True, text=True, check=True,
     ).stdout
     per_s = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = {q: _unit_ms(re.search(rf"\s{q}%\s+(\S+)", out).group(1)) for q in ("50", "99")}  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
     return {"per_s": per_s, "p50_ms": latency["50"], "p99_ms": latency["99"],
-            "non_2xx": int(errors.group(1)) if errors else 0}
+            "non_2xx": int(errors.group(1)) if errors else 0, "timeouts": int(timeouts.group(1)) if timeouts else 0}
 
 
 def _clients(database_url: str) -> tuple[NewClient, NewClient]:
@@ -248,7 +384,8 @@ def _over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespac
     env = {**os.environ, "ECERT_PORT": str(port), "ECERT_WORKERS": str(args.workers), "ECERT_DATA_DIR": str(scratch),
            "ECERT_DATABASE_URL": database_url, "ECERT_VAULT_ADDR": server.addr, "ECERT_PUBLIC_URL": base,
            "ECERT_VAULT_ROLE_ID": credentials.role_id, "ECERT_VAULT_SECRET_ID": credentials.secret_id,
-           "ECERT_LOG_LEVEL": "WARNING", "ECERT_DEMO": "false"}
+           "ECERT_LOG_LEVEL": "WARNING", "ECERT_DEMO": "false", "ECERT_LOGIN_RATE_PER_SECOND": "1000000",
+           "ECERT_LOGIN_BURST": "1000000"}
     process = _serve([sys.executable, "-m", "ecert.cli", "serve"], env, f"{base}/readyz")
     try:
         def token(new: NewClient) -> str:
@@ -278,6 +415,9 @@ def _over_http(server: ManagedOpenBao, credentials: Any, args: argparse.Namespac
             connections = args.connections if "grant" not in name else min(args.connections, 16)
             results[name] = {**wrk(base + path, script, args.seconds, connections, 2), "connections": connections}
             print(f"{name}: {results[name]}", flush=True)
+        if args.logins:
+            keystore = TransitKeyStore(VaultConnection(server.addr, credentials))
+            results.update(_login_scenarios(args, scratch, base, keystore, database_url))
         print(results, flush=True)
         results["server_rss_mib"] = _rss_mib(process.pid)
         return results
@@ -311,6 +451,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--database")
     parser.add_argument("--distinct", type=int, default=24000, help="tokens to cycle through (more than the cache)")
+    parser.add_argument("--no-logins", dest="logins", action="store_false", help="skip password logins and refresh grants")
+    parser.add_argument("--people", type=int, default=64, help="accounts the login load cycles through")
+    parser.add_argument("--refresh", type=int, default=30000, help="refresh tokens to mint (each is used once)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
@@ -319,6 +462,8 @@ def main() -> None:
         try:
             keystore = TransitKeyStore(VaultConnection(server.addr, credentials))
             results: dict[str, Any] = {"load_average_at_start": os.getloadavg(), "in-process": in_process(keystore, args.seconds)}
+            if args.logins:
+                results["in-process"].update(argon2_rate(args.seconds))
             print(results, flush=True)
             if shutil.which("wrk"):
                 results["http"] = over_http(server, credentials, args, scratch)
@@ -327,6 +472,7 @@ def main() -> None:
         finally:
             server.stop()
     results["load_average_at_end"] = os.getloadavg()
+    results["keycloak_units"] = _keycloak_units(results)
     results["bench_peak_rss_mib"] = peak_rss_mib()
     path = write_results("tokens" if not args.database else "tokens-postgresql", {"workers": args.workers, "database": (args.database or "sqlite").split(":")[0],
                                     "at_utc": dt.datetime.now(dt.timezone.utc).isoformat(), "results": results})

@@ -85,12 +85,10 @@ class LoginResult:
     needs_second_factor: bool
 
 
-def _throttle(session: Session, key: str, now: dt.datetime) -> LoginThrottle:
-    row = session.get(LoginThrottle, key, with_for_update=True)
-    if row is None:
-        row = LoginThrottle(key=key, failures=0, window_start=now)
-        session.add(row)
-    return row
+def _throttle(session: Session, key: str) -> LoginThrottle:
+    """The failure count of a login name (not yet stored if it never failed: successes write nothing here)."""
+    return session.get(LoginThrottle, key, with_for_update=True) or LoginThrottle(
+        key=key, failures=0, window_start=dt.datetime.min.replace(tzinfo=dt.timezone.utc))
 
 
 def _locked(row: LoginThrottle, now: dt.datetime) -> bool:
@@ -141,7 +139,7 @@ def login_password(
         assert pii is not None
         indexes = login_indexes(pii, login_name)
         account = _find(session, indexes, staff=False)
-    throttle = _throttle(session, indexes[0][1], now)
+    throttle = _throttle(session, indexes[0][1])
     if _locked(throttle, now):
         record_event(session, action="identity.login.locked", actor="anonymous",
                      target=f"account:{account.id}" if account else None, details={"ip": ip}, at=now)
@@ -163,7 +161,7 @@ def login_password(
 
 def _succeed(session: Session, throttle: LoginThrottle | None, account: Account, ref: SessionRef, *, ip: str, ua: str,
              now: dt.datetime) -> None:
-    if throttle is not None:
+    if throttle is not None and throttle.failures:
         throttle.failures = 0
         session.add(throttle)
     session.add(LoginRecord(account_id=account.id, at=now, outcome="success", acr=ref.session.acr, ip=ip, user_agent=ua[:256]))
@@ -181,7 +179,7 @@ def login_second_factor(
         raise SessionInvalid("this session needs no second factor")
     account = session.get(Account, pending.account_id, with_for_update=True)
     assert account is not None and account.totp_cipher is not None
-    throttle = _throttle(session, "mfa:" + account.id, now)
+    throttle = _throttle(session, "mfa:" + account.id)
     if _locked(throttle, now):
         raise LoginLocked("too many failed attempts; try again later", retry_after=int(LOCKOUT.total_seconds()))
     secret = pii.open_many([account.totp_cipher])[0]
