@@ -22,9 +22,23 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def _runtime(settings: Settings) -> Any:
-    from ecert.runtime import Runtime
+    """A Runtime for one command; with no Vault configured it starts the embedded OpenBao, stopped on close()."""
+    from ecert.runtime import Runtime, start_embedded_vault
 
-    return Runtime.build(settings)
+    if not settings.embedded_vault:
+        return Runtime.build(settings)
+    server, settings = start_embedded_vault(settings)
+    runtime = Runtime.build(settings)
+    close = runtime.close
+
+    def close_both() -> None:
+        try:
+            close()
+        finally:
+            server.stop()
+
+    runtime.close = close_both  # type: ignore[method-assign]
+    return runtime
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
