@@ -137,7 +137,7 @@ def _seal(item: dict[str, Any]) -> SealEntry:
 
 
 def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.Certificate,
-                  intermediates: list[x509.Certificate]) -> None:
+                  intermediates: list[x509.Certificate]) -> x509.Certificate:
     signer = x509.load_der_x509_certificate(base64.b64decode(signature["x5c"][0]))
     if not any(_issued(signer, ca) and _issued(ca, root) for ca in intermediates):
         raise BundleInvalid("the bundle's signer is not certified by the bundle's root")
@@ -153,6 +153,7 @@ def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.
         public.verify(der, canonical(bundle), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise BundleInvalid("the bundle's signature does not verify: it was altered or forged") from exc
+    return signer
 
 
 def _issued(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -174,7 +175,7 @@ def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> 
         intermediates = [_cert(p) for p in bundle["intermediates"]]
         if pinned_root is not None and root != pinned_root:
             raise BundleInvalid("the bundle's root is not the pinned root certificate")
-        _check_signer(signature, bundle, root, intermediates)
+        signer = _check_signer(signature, bundle, root, intermediates)
         seals = tuple(_seal(s) for s in bundle["seals"])
         for seal in seals:
             if not any(_issued(seal.certificate, ca) for ca in intermediates):
@@ -184,8 +185,15 @@ def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> 
             parsed = x509.load_der_x509_crl(crl)
             if not any(parsed.is_signature_valid(ca.public_key()) for ca in [root, *intermediates]):  # type: ignore[arg-type]
                 raise BundleInvalid("a CRL in the bundle is not signed by one of its CAs")
+        trust = TrustMaterial(root, tuple(intermediates), crls, seals)
+        issued_at = dt.datetime.fromisoformat(bundle["issued_at"])
+        if not signer.not_valid_before_utc <= issued_at <= signer.not_valid_after_utc:
+            raise BundleInvalid("the bundle was signed outside its signer certificate's validity period")
+        for certificate in (signer, *intermediates):
+            if trust.revocation(certificate) is not None:
+                raise BundleInvalid(f"{certificate.subject.rfc4514_string()} in the bundle's chain is revoked")
         return LoadedBundle(
-            TrustMaterial(root, tuple(intermediates), crls, seals), dt.datetime.fromisoformat(bundle["issued_at"]),
+            trust, issued_at,
             dt.datetime.fromisoformat(bundle["next_update"]), bundle.get("issuer", ""), fingerprint(root),
             pinned_root is not None, bundle.get("token_keys"))
     except BundleInvalid:
