@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from audit.trail import record_event
@@ -97,6 +98,12 @@ def _locked(row: LoginThrottle, now: dt.datetime) -> bool:
 
 def _fail(session: Session, row: LoginThrottle, account: Account | None, *, reason: str, ip: str, ua: str,
           now: dt.datetime) -> None:
+    if row not in session:  # first failure of this name: insert, unless a concurrent failure just did
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            row = session.get(LoginThrottle, row.key, with_for_update=True, populate_existing=True) or row
     if as_utc(row.window_start) + FAILURE_WINDOW <= now:
         row.failures, row.window_start = 0, now
     row.failures += 1

@@ -134,3 +134,15 @@ def test_sessions_list_and_revoke(engine: Engine, pii: PiiVault) -> None:
         assert login.resolve_session(session, two.session.cookie, now=NOW).id == two.session.session.id
         with pytest.raises(login.SessionInvalid):
             login.resolve_session(session, two.session.cookie, now=NOW + login.SESSION_LIFETIME)
+
+
+def test_concurrent_failures_on_a_new_name_all_count(engine: Engine, pii: PiiVault) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = person_id()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _attempt(engine, pii, name, "wrong password!"), range(4)))
+    assert answers == ["login-failed"] * 4  # the racing first inserts of the throttle row do not fail a request
+    if engine.dialect.name == "postgresql":  # rows locked FOR UPDATE: no failure is lost (SQLite may lose a count)
+        assert _attempt(engine, pii, name, "wrong password!") == "login-failed"
+        assert _attempt(engine, pii, name, "wrong password!") == "login-locked"
