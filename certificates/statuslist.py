@@ -108,7 +108,24 @@ _CLAIM = sa.text(
 
 
 def assign_indexes(session: Session, count: int, now: dt.datetime) -> list[tuple[int, int]]:
-    """``count`` fresh (list, index) slots, in the caller's transaction (lists open as they fill)."""
+    """``count`` fresh (list, index) slots (lists open as they fill).
+
+    On PostgreSQL the slots are claimed in a short transaction of their own, so the list's counter
+    row is not held locked while the caller seals PDFs (every department's issuance shares it); a
+    slot left by a failed issuance is an unused entry, which reads as nothing. SQLite has one writer
+    anyway, so there they are claimed in the caller's transaction.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        engine = bind if isinstance(bind, sa.engine.Engine) else bind.engine
+        with Session(engine) as own:
+            slots = _claim(own, count, now)
+            own.commit()
+        return slots
+    return _claim(session, count, now)
+
+
+def _claim(session: Session, count: int, now: dt.datetime) -> list[tuple[int, int]]:
     slots: list[tuple[int, int]] = []
     while len(slots) < count:
         want = min(count - len(slots), 4096)
