@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -30,6 +29,19 @@ LATENCY = Histogram(
 )
 
 
+_Children = tuple[Any, Any]
+_CHILDREN: dict[tuple[str, str, int], _Children] = {}  # (method, route, status) -> (counter, histogram) children
+
+
+def _children(method: str, route: str, status: int) -> _Children:
+    """The labelled metric children, looked up once per label set (``labels()`` locks and re-validates each call)."""
+    key = (method, route, status)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    return found
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,7 +51,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _VALID_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
@@ -67,17 +79,19 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             status = status_holder["status"]
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            requests, latency = _children(scope["method"], route, status)
+            requests.inc()
+            latency.observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
 
 
