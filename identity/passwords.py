@@ -1,7 +1,9 @@
 """Login secrets (passwords, second factors): argon2id password hashes, TOTP (RFC 6238) and one-time recovery codes.
 
-Argon2id runs with OWASP's parameters (t=2, m=19 MiB, p=1); at most ``HASH_SLOTS`` hashes run at
-once per process, so 200 concurrent logins queue for CPU instead of taking 200 x 19 MiB.
+Argon2id runs with OWASP's parameters (t=2, m=19 MiB, p=1) on ``HASH_SLOTS`` dedicated threads (one
+per CPU) per process, so 200 concurrent logins queue for CPU instead of taking 200 x 19 MiB, and
+only those few threads' malloc arenas ever hold the 19 MiB blocks (request threads would each keep
+one).
 TOTP accepts the current 30 s step and one either side, never a step at or before the last
 one used (a code cannot be replayed). Every comparison of secrets is constant-time.
 """
@@ -13,7 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 from argon2 import PasswordHasher
@@ -40,7 +42,7 @@ __all__ = [
 ARGON2_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
 HASH_SLOTS = max(1, os.cpu_count() or 1)
 _hasher = PasswordHasher(**ARGON2_PARAMETERS)  # type: ignore[arg-type]
-_slots = threading.BoundedSemaphore(HASH_SLOTS)
+_pool = ThreadPoolExecutor(HASH_SLOTS, thread_name_prefix="argon2id")
 # Verified against when the login name is unknown, so that path costs one argon2id too.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 _KEY = b"ecert/identity/login-secrets/v1"
@@ -55,17 +57,20 @@ def check_password_policy(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    with _slots:
-        return _hasher.hash(password)
+    return _pool.submit(_hasher.hash, password).result()
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def verify_password(stored: str | None, password: str) -> bool:
     """True if ``password`` matches ``stored``; with ``stored=None`` the same work, then False."""
-    with _slots:
-        try:
-            return bool(_hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])) and stored is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+    matched = _pool.submit(_verify, stored or _DUMMY_HASH, password[:MAX_PASSWORD]).result()
+    return matched and stored is not None
 
 
 def needs_rehash(stored: str) -> bool:
