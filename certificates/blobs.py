@@ -7,6 +7,7 @@ a rolled-back issuance can leave an orphan file but never a record pointing at a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -17,9 +18,9 @@ from typing import Protocol, runtime_checkable
 from sqlmodel import Session
 
 from certificates.models import StoredBlob
-from ecert.errors import NotFound
+from ecert.errors import NotFound, ServiceUnavailable
 
-__all__ = ["BlobStore", "DatabaseBlobStore", "FileBlobStore", "BlobNotFound"]
+__all__ = ["BlobStore", "DatabaseBlobStore", "FileBlobStore", "BlobNotFound", "BlobStoreUnavailable"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,100}){0,3}$")
 
@@ -27,6 +28,13 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9][A-Za-z0-9_.-]
 class BlobNotFound(NotFound):
     slug = "blob-not-found"
     title = "The stored document is missing"
+
+
+class BlobStoreUnavailable(ServiceUnavailable):
+    """The document store cannot take a write (disk full, read-only, I/O error); nothing was issued. Retry later."""
+
+    slug = "blob-store-unavailable"
+    title = "The document store cannot store documents right now"
 
 
 def _check_key(key: str) -> str:
@@ -71,13 +79,18 @@ class FileBlobStore:
 
     def put(self, session: Session, key: str, data: bytes) -> str:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:  # ENOSPC, EROFS, EIO...: the caller's transaction rolls back
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise BlobStoreUnavailable(f"cannot store document {key}: {exc.strerror or exc}") from exc
         return hashlib.sha256(data).hexdigest()
 
     def get(self, session: Session, key: str) -> bytes:

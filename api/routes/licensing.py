@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import register_problem_type
 from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
-from certificates.blobs import BlobNotFound, BlobStore, DatabaseBlobStore, FileBlobStore
+from certificates.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, DatabaseBlobStore, FileBlobStore
 from certificates.issuance import Actor
 from certificates.service import LicenceService
 from ecert.errors import Forbidden
@@ -24,7 +24,7 @@ _ERRORS = (
     identifiers.InvalidLicenceNumber, lifecycle.InvalidTransition, lifecycle.InvalidEffectiveDate,
     types.UnknownLicenceType, types.ForeignLicenceType, issuance.IdempotencyKeyReused,
     issuance.IdempotentRequestInProgress, records.LicenceNotFound, bulk.JobNotFound, bulk.JobFinished,
-    service.NoDocument, BlobNotFound,
+    service.NoDocument, BlobNotFound, BlobStoreUnavailable,
 )
 for _error in _ERRORS:
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())

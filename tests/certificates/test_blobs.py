@@ -38,3 +38,15 @@ def test_file_store_round_trip_and_refuses_path_tricks(tmp_path: Path, engine: E
             with pytest.raises(ValueError):
                 store.put(session, key, b"x")
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_file_store_that_cannot_write_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    from certificates.blobs import BlobStoreUnavailable
+
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_bytes(b"")  # the store's root is a file: every write fails with an OSError
+    store = FileBlobStore(blocked)
+    with pytest.raises(BlobStoreUnavailable) as caught:
+        store.put(None, "licences/abc.pdf", b"%PDF-1.7")  # type: ignore[arg-type]
+    assert caught.value.status == 503
+    assert not list(tmp_path.glob("**/*.tmp"))
