@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from certificates.jws import b64url, sign_compact, unb64url, verify_compact
+from certificates.jws import sign_compact, verify_compact
+from certificates.statusbits import BITS, CODES, LIST_SIZE, STATUS_OF_CODE, decode, encode, entry, pack
 from certificates.lifecycle import Status
 from certificates.models import Licence, StatusList
 from ecert.clock import as_utc
@@ -34,16 +34,8 @@ __all__ = [
     "assign_indexes", "mark_changed", "StatusListToken", "current_token", "read_token", "UnknownStatusList",
 ]
 
-LIST_SIZE = 1 << 17  # 131,072 entries
-BITS = 4
 TOKEN_TYPE = "statuslist+jwt"
 KEY_NAME = "status-list"
-#: status -> 4-bit code (0 is "valid", as unused entries read).
-CODES: dict[Status, int] = {
-    Status.VALID: 0, Status.SUSPENDED: 1, Status.REVOKED: 2, Status.CANCELLED: 3, Status.EXPIRED: 4,
-    Status.TRANSFERRED: 5, Status.WITHDRAWN: 6, Status.SUPERSEDED: 7, Status.OTHER: 8,
-}
-STATUS_OF_CODE = {code: status for status, code in CODES.items()}
 _HALF = 9  # a balanced Feistel network over 18 bits; cycle-walk down to 17
 
 
@@ -71,33 +63,6 @@ def permute(key: bytes, k: int, size: int = LIST_SIZE) -> int:
         x = (left << _HALF) | right
         if x < size:
             return x
-
-
-def pack(entries: Iterable[tuple[int, int]], size: int = LIST_SIZE) -> bytes:
-    """The raw list: ``(index, code)`` pairs into ``size`` 4-bit entries, index 0 in the low bits of byte 0."""
-    data = bytearray(size * BITS // 8)
-    for index, code in entries:
-        byte, high = divmod(index, 2)
-        data[byte] |= (code & 0xF) << (4 if high else 0)
-    return bytes(data)
-
-
-def entry(data: bytes, index: int) -> int:
-    byte, high = divmod(index, 2)
-    return (data[byte] >> (4 if high else 0)) & 0xF
-
-
-def encode(data: bytes) -> str:
-    return b64url(zlib.compress(data, 9))
-
-
-def decode(lst: str, *, max_size: int = LIST_SIZE * BITS // 8) -> bytes:
-    """Inflate a list, refusing anything that would expand beyond ``max_size`` bytes (zip bombs)."""
-    inflater = zlib.decompressobj()
-    data = inflater.decompress(unb64url(lst), max_size + 1)
-    if len(data) > max_size or inflater.unconsumed_tail:
-        raise ValueError("status list larger than allowed")
-    return data
 
 
 # -- storage -------------------------------------------------------------------------------

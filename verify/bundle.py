@@ -6,7 +6,8 @@ Format (``docs/verification.md``)::
                 "root": PEM, "intermediates": [PEM], "crls": [base64 DER],
                 "seals": [{"kid", "department", "serial", "certificate", "not_before", "not_after",
                            "revoked_at", "invalidity_date", "reason"}],
-                "token_keys": JWKS or null},
+                "token_keys": JWKS or null,
+                "status_lists": [statuslist+jwt tokens of every licence status list (docs/status-lists.md)]},
      "signature": {"alg": "ES256", "kid": "trust-bundle:v<n>", "x5c": [signer certificate, base64 DER],
                    "value": base64url(r || s) over SHA-256 of the canonical JSON of "bundle"}}
 
@@ -22,7 +23,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -30,6 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from certificates.lifecycle import Status
+from certificates.statusbits import BITS, LIST_SIZE, STATUS_OF_CODE, decode, entry
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput
 from verify.trust import SealEntry, TrustMaterial
@@ -88,8 +92,9 @@ def signature_envelope(bundle: dict[str, Any], *, kid: str, signer: x509.Certifi
     return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
 
 
-def build_bundle(trust: TrustMaterial, *, issuer: str, now: dt.datetime, token_keys: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The unsigned bundle body."""
+def build_bundle(trust: TrustMaterial, *, issuer: str, now: dt.datetime, token_keys: dict[str, Any] | None = None,
+                 status_lists: Sequence[str] = ()) -> dict[str, Any]:
+    """The unsigned bundle body (``status_lists``: the signed ``statuslist+jwt`` tokens of every list)."""
     next_update = now + LIFETIME
     crl_next = trust.crl_next_update()
     if crl_next is not None:
@@ -101,10 +106,34 @@ def build_bundle(trust: TrustMaterial, *, issuer: str, now: dt.datetime, token_k
         "crls": [base64.b64encode(c).decode() for c in trust.crls],
         "seals": [_seal_json(s) for s in trust.seals],
         "token_keys": token_keys,
+        "status_lists": list(status_lists),
     }
 
 
 # -- reading a bundle (offline; no database, no Vault) ---------------------------------------------
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """One status list as the bundle carried it (its signature is covered by the bundle's)."""
+
+    list_id: int
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    data: bytes
+
+
+def _status_snapshot(token: str) -> StatusSnapshot:
+    claims = json.loads(_unb64u(token.split(".")[1]))
+    status_list = claims["status_list"]
+    if status_list.get("bits") != BITS:
+        raise BundleInvalid("a status list in the bundle has an unsupported entry size")
+    return StatusSnapshot(
+        list_id=int(str(claims["sub"]).rstrip("/").rsplit("/", 1)[1]),
+        issued_at=dt.datetime.fromtimestamp(int(claims["iat"]), dt.timezone.utc),
+        expires_at=dt.datetime.fromtimestamp(int(claims["exp"]), dt.timezone.utc),
+        data=decode(str(status_list["lst"])),
+    )
+
 
 @dataclass(frozen=True)
 class LoadedBundle:
@@ -115,6 +144,19 @@ class LoadedBundle:
     root_sha256: str
     pinned: bool
     token_keys: dict[str, Any] | None
+    status_lists: dict[int, StatusSnapshot] = field(default_factory=dict)
+
+    def licence_status(self, slot: Any) -> tuple[Status, StatusSnapshot] | None:
+        """A licence's status from the bundle's lists by its QR ``sl`` slot ``[list, index]``, if the bundle has it."""
+        try:
+            list_id, index = int(slot[0]), int(slot[1])
+        except (TypeError, ValueError, IndexError, KeyError):
+            return None
+        snapshot = self.status_lists.get(list_id)
+        if snapshot is None or not 0 <= index < LIST_SIZE:
+            return None
+        code = entry(snapshot.data, index)
+        return (STATUS_OF_CODE.get(code, Status.OTHER), snapshot)
 
     def age_seconds(self, now: dt.datetime) -> float:
         return max(0.0, (now - self.issued_at).total_seconds())
@@ -195,7 +237,8 @@ def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> 
         return LoadedBundle(
             trust, issued_at,
             dt.datetime.fromisoformat(bundle["next_update"]), bundle.get("issuer", ""), fingerprint(root),
-            pinned_root is not None, bundle.get("token_keys"))
+            pinned_root is not None, bundle.get("token_keys"),
+            {snap.list_id: snap for snap in map(_status_snapshot, bundle.get("status_lists") or [])})
     except BundleInvalid:
         raise
     except (ValueError, KeyError, TypeError, IndexError, AttributeError, x509.ExtensionNotFound) as exc:

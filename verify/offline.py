@@ -157,16 +157,43 @@ def verify_qr_offline(text: str, bundle: LoadedBundle, *, now: dt.datetime) -> V
                         "发证部门与印章一致。" if same else f"数据声称发证部门为 {claims.get('iss')}，但由 {seal.department} 的印章签署。"))
     assert summary.issued_at is not None
     checks.append(_seal_then(seal, bundle, summary.issued_at))
-    return _finish(checks, summary, bundle, now)
+    return _finish(checks, summary, bundle, now, slot=claims.get("sl"))
 
 
-def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedBundle, now: dt.datetime) -> Verdict:
+def _status_from_list(slot: Any, bundle: LoadedBundle, now: dt.datetime) -> tuple[Outcome, Check] | None:
+    """The licence's status from the bundle's signed status lists (its QR names the slot), if present."""
+    found = bundle.licence_status(slot) if slot is not None else None
+    if found is None:
+        return None
+    state, snapshot = found
+    age = int((now - snapshot.issued_at).total_seconds() // 60)
+    when = snapshot.issued_at.isoformat(timespec="minutes")
+    if now > snapshot.expires_at:
+        return Outcome.AUTHENTIC, check(
+            "status_offline", True,
+            f"The status list ({when}, {age} min old) is past its next update: it said {state.value}; check online.",
+            f"状态列表（{when}，{age} 分钟前）已过期：当时为{state.value}；请联网核验。")
+    if state.value == Outcome.VALID.value:
+        return Outcome.VALID, check("status_offline", True, f"Valid according to the signed status list of {when} ({age} min old).",
+                                    f"据 {when} 的签名状态列表（{age} 分钟前），该证照有效。")
+    return Outcome(state.value), check(
+        "status_offline", False, f"The signed status list of {when} ({age} min old) says this licence is {state.value}.",
+        f"据 {when} 的签名状态列表（{age} 分钟前），该证照状态为：{state.value}。")
+
+
+def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedBundle, now: dt.datetime, *,
+            slot: Any = None) -> Verdict:
     decisive = [c for c in checks if c.name != "bundle_fresh"]
     if not all(c.passed for c in decisive):
         return _verdict(Outcome.INVALID, checks, bundle, now, summary)
     if summary is not None and summary.valid_until is not None and summary.valid_until + dt.timedelta(days=1) <= now:
         checks.append(check("validity", False, "The licence's validity period has ended.", "该证照已超过有效期。"))
         return _verdict(Outcome.EXPIRED, checks, bundle, now, summary)
+    listed = _status_from_list(slot, bundle, now)
+    if listed is not None:
+        outcome, status_check = listed
+        checks.append(status_check)
+        return _verdict(outcome, checks, bundle, now, summary)
     checks.append(_STATUS_UNKNOWN)
     return _verdict(Outcome.AUTHENTIC, checks, bundle, now, summary)
 

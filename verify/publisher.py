@@ -17,6 +17,8 @@ from sqlmodel import Session, select
 
 from ca.hierarchy import issue_certificate
 from ca.models import IssuedCertificate
+from certificates.models import StatusList
+from certificates.statuslist import current_token
 from ca.profiles import Profile
 from ecert.clock import Clock, as_utc
 from ecert.db import session_scope
@@ -64,9 +66,14 @@ class BundlePublisher:
         base = trust_from_authority(self.authority)
         with Session(self.engine) as session:
             trust = TrustMaterial(base.root, base.intermediates, base.crls, seal_entries(session))
+        base_url = self.authority.config.endpoints.base_url
+        with session_scope(self.engine) as session:
+            list_ids = session.exec(select(StatusList.id).order_by(StatusList.id)).all()  # type: ignore[arg-type]
+            status_lists = [current_token(session, self.keystore, list_id, public_url=base_url, now=now).token
+                            for list_id in list_ids]
         signer = self._signer(now)
-        bundle = build_bundle(trust, issuer=self.authority.config.endpoints.base_url, now=now,
-                              token_keys=self.token_keys() if self.token_keys else None)
+        bundle = build_bundle(trust, issuer=base_url, now=now,
+                              token_keys=self.token_keys() if self.token_keys else None, status_lists=status_lists)
         signature = self.keystore.sign_batch(signer[0], [hashlib.sha256(canonical(bundle)).digest()], ec_format="raw")[0]
         return signature_envelope(bundle, kid=str(signer[0]), signer=signer[1], raw_signature=signature.value)
 

@@ -55,13 +55,26 @@ def test_bundle_is_signed_by_a_certified_key_and_tampering_is_detected(publisher
             load_bundle(junk)
 
 
-def test_qr_of_a_valid_licence_is_authentic_offline(bundle: LoadedBundle, issued: Issued) -> None:
+def test_qr_of_a_valid_licence_is_valid_offline_by_the_status_list(bundle: LoadedBundle, issued: Issued) -> None:
     qr = issued.licences["valid"].qr_payload or ""
     verdict = verify_qr_offline(qr, bundle, now=_now())
-    assert verdict.outcome is Outcome.AUTHENTIC, [c.reason_en for c in verdict.failed]
+    assert verdict.outcome is Outcome.VALID, [c.reason_en for c in verdict.failed]
+    assert "status list" in next(c for c in verdict.checks if c.name == "status_offline").reason_en
     assert verdict.mode == "offline" and verdict.bundle_stale is False and verdict.bundle_age_seconds is not None
     assert verdict.licence and verdict.licence.number == issued.licences["valid"].number
     assert token_of(qr) == issued.token("valid")
+
+
+def test_qr_of_a_revoked_licence_is_revoked_offline(bundle: LoadedBundle, issued: Issued) -> None:
+    verdict = verify_qr_offline(issued.licences["revoked"].qr_payload or "", bundle, now=_now())
+    assert verdict.outcome is Outcome.REVOKED and "status_offline" in {c.name for c in verdict.failed}
+
+
+def test_a_status_list_past_its_update_gives_no_verdict_on_status(bundle: LoadedBundle, issued: Issued) -> None:
+    snapshot = next(iter(bundle.status_lists.values()))
+    later = snapshot.expires_at + dt.timedelta(minutes=1)
+    verdict = verify_qr_offline(issued.licences["revoked"].qr_payload or "", bundle, now=later)
+    assert verdict.outcome is Outcome.AUTHENTIC and "check online" in verdict.checks[-1].reason_en
 
 
 def test_qr_of_an_expired_licence(bundle: LoadedBundle, issued: Issued) -> None:
@@ -131,7 +144,7 @@ def test_rotation_then_compromise_online_and_offline(runtime, authority: Certifi
     loaded = load_bundle(publisher.build())
     now = _now()
     old_qr = verify_qr_offline(before.qr_payload, loaded, now=now)
-    assert old_qr.outcome is Outcome.AUTHENTIC, [c.reason_en for c in old_qr.failed]
+    assert old_qr.outcome is Outcome.VALID, [c.reason_en for c in old_qr.failed]
     leaked = verify_qr_offline(after.qr_payload, loaded, now=now)
     assert leaked.outcome is Outcome.INVALID and "seal_at_signing" in {c.name for c in leaked.failed}
     old_pdf, new_pdf = pdf_of(runtime, before), pdf_of(runtime, after)
