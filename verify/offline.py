@@ -93,6 +93,12 @@ def _seal_then(seal: SealEntry, bundle: LoadedBundle, at: dt.datetime) -> Check:
     if not seal.not_before <= at <= seal.not_after:
         return check("seal_at_signing", False, "The QR payload was signed outside the seal certificate's validity period.",
                      "二维码数据的签名时间不在印章证书有效期内。")
+    reason = revocation.reason if revocation else seal.reason
+    if reason == "keyCompromise":
+        # a QR payload's iat is the signer's own claim: whoever holds a leaked key can back-date it
+        return check("seal_at_signing", False,
+                     "The key of this seal was compromised; a QR code cannot prove when it was signed. Verify online or check the PDF's timestamp.",
+                     "该印章密钥已泄露，二维码无法证明签署时间。请联网核验或核验 PDF 的时间戳。")
     if compromised is not None and compromised <= at:
         return check("seal_at_signing", False,
                      f"The key that signed this QR payload was revoked effective {compromised.isoformat()}, before it was signed.",

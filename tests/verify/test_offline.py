@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from keys import KeyRef
+
 import base64
 import datetime as dt
 import json
@@ -147,6 +149,11 @@ def test_rotation_then_compromise_online_and_offline(runtime, authority: Certifi
     assert old_qr.outcome is Outcome.VALID, [c.reason_en for c in old_qr.failed]
     leaked = verify_qr_offline(after.qr_payload, loaded, now=now)
     assert leaked.outcome is Outcome.INVALID and "seal_at_signing" in {c.name for c in leaked.failed}
+    # a thief with the leaked key back-dates iat to before the compromise: still refused offline
+    backdated = QrClaims(code, after.number, "BL/1", now - dt.timedelta(days=30), None, now - dt.timedelta(days=30), b"\0" * 32)
+    forged = sign_payloads(runtime.keystore, KeyRef(new_row.key_name, new_row.key_version), [backdated])[0]
+    thief = verify_qr_offline(qr_string("http://ecert.test", "B" * 24, forged), loaded, now=now)
+    assert thief.outcome is Outcome.INVALID and "seal_at_signing" in {c.name for c in thief.failed}
     old_pdf, new_pdf = pdf_of(runtime, before), pdf_of(runtime, after)
     old_offline = verify_pdf_offline(old_pdf, loaded, now=now)
     assert old_offline.outcome is Outcome.AUTHENTIC, [c.reason_en for c in old_offline.failed]
