@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from keys import KeyRef
-
 import base64
 import datetime as dt
 import json
@@ -17,6 +15,7 @@ from ca import seals
 from ca.service import CertificateAuthority
 from certificates.qr import QrClaims, b64url, qr_string, sign_payloads
 from ecert.db import session_scope
+from keys import KeyRef
 from signing.sealer import PadesSealer
 from tests.verify.conftest import Issued, issue_for, new_department, pdf_of
 from verify.bundle import BundleInvalid, LoadedBundle, load_bundle
