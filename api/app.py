@@ -17,6 +17,7 @@ from api.routes import licences
 from api.routes import accounts
 from api.routes import oauth
 from api.routes import pki
+from api.routes import statistics
 from api.routes import status_lists
 from api.routes import transparency
 from api.routes import verification
@@ -45,6 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(pki.router)  # CA certificates, CRLs, OCSP, TSA
     app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
     app.include_router(clients.router)  # department API clients (admin)
+    app.include_router(statistics.router)  # counts, CSV, dashboard, latency (department-scoped)
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(accounts.routes)  # OpenID Connect provider, citizen portal, counter console

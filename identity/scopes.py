@@ -17,6 +17,7 @@ DEPARTMENT_SCOPES: dict[str, str] = {
     "licences:read": "read e-licences and licence types",
     "types:manage": "define, enable and disable licence types",
     "identity:verify": "check tokens through /api/v1/identity/verify",
+    "stats:read": "read the department's statistics and dashboard",
 }
 SCOPES: dict[str, str] = {
     **DEPARTMENT_SCOPES,
