@@ -28,7 +28,7 @@ from audit.models import AuditEvent, StatsDaily
 __all__ = ["DIMENSION_KEYS", "UPSERT_SQL", "DAY_PARAM", "DailyCount", "dimension_of", "bump", "event_counter", "daily_counts", "summary", "totals", "to_csv",
            "rebuild_from_trail"]
 
-DIMENSION_KEYS = ("type", "method", "channel", "hall", "assurance")
+DIMENSION_KEYS = ("type", "method", "channel", "hall", "assurance", "acr")
 
 UPSERT_SQL = (
     "INSERT INTO stats_daily (department, day, metric, dimension, count) "
