@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import TokenBuckets
+from api.security import token_service
 from ca.service import authority_for
 from ecert.runtime import Runtime
 from verify.publisher import BundlePublisher
@@ -48,7 +49,8 @@ class Services:
         self.link = LinkVerifier(runtime.engine, runtime.clock, public_url=settings.public_url, counter=self.counter)
         self.pdf = PdfVerifier(runtime.engine, runtime.clock, authority_for(runtime), self.link,
                                limits=PdfLimits(max_bytes=settings.max_upload_bytes))
-        self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime))
+        self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime),
+                                       token_keys=lambda: token_service(runtime).keys.jwks())
         self.buckets = TokenBuckets(settings.verify_rate_per_second, settings.verify_burst)
         self.max_upload = settings.max_upload_bytes
         self.timeout = settings.verify_timeout_seconds
