@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
@@ -69,7 +70,7 @@ class Responder:
             serial = request.serial_number
             name_hash, key_hash = request.issuer_name_hash, request.issuer_key_hash
             nonce = _nonce(request)
-        except (ValueError, TypeError):  # includes multi-request and unsupported-hash requests
+        except (ValueError, TypeError, UnsupportedAlgorithm):  # multi-request, unknown hash OIDs (found by hypothesis)
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         if algorithm.name not in _HASHES or self._ids[algorithm.name] != (name_hash, key_hash):
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
