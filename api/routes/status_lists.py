@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from sqlmodel import select
 
 from api.deps import RuntimeDep, SessionDep
@@ -28,7 +28,7 @@ def index(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/{list_id}", summary="One signed status list (application/statuslist+jwt)", response_class=Response)
-def one(list_id: int, session: SessionDep, runtime: RuntimeDep) -> Response:
+def one(list_id: Annotated[int, Path(ge=0, le=2**63 - 1)], session: SessionDep, runtime: RuntimeDep) -> Response:
     token = current_token(session, runtime.keystore, list_id, public_url=runtime.settings.public_url,
                           now=runtime.clock.now(), ttl=TTL)
     age = int((runtime.clock.now() - token.issued_at).total_seconds())

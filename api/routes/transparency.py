@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, SessionDep
@@ -46,6 +46,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/transparency", tags=["transparency"], lifespan=lifespan)
+_BIGINT = 2**63 - 1  # the database's integer range: larger numbers are refused with 422, not a 500
 
 
 def _b64(value: bytes) -> str:
@@ -74,14 +75,14 @@ def latest_sth(session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/sth/{tree_size}", summary="The signed tree head of one size")
-def sth_at(tree_size: int, session: SessionDep) -> dict[str, Any]:
+def sth_at(tree_size: Annotated[int, Path(ge=0, le=_BIGINT)], session: SessionDep) -> dict[str, Any]:
     head = tlog.tree_head_at(session, tree_size)
     assert head is not None
     return head.to_json()
 
 
 @router.get("/sths", summary="Signed tree heads in size order (for auditors)")
-def sths(session: SessionDep, after: Annotated[int, Query(ge=-1)] = -1,
+def sths(session: SessionDep, after: Annotated[int, Query(ge=-1, le=_BIGINT)] = -1,
          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     heads = tlog.tree_heads(session, after=after, limit=limit)
     return {"tree_heads": [h.to_json() for h in heads], "next_after": heads[-1].tree_size if len(heads) == limit else None}
@@ -101,8 +102,8 @@ def public_key(runtime: RuntimeDep) -> dict[str, Any]:
 def inclusion(
     session: SessionDep,
     leaf_hash: Annotated[str | None, Query(max_length=100)] = None,
-    leaf_index: Annotated[int | None, Query(ge=0)] = None,
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    leaf_index: Annotated[int | None, Query(ge=0, le=_BIGINT)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=_BIGINT)] = None,
 ) -> dict[str, Any]:
     if (leaf_hash is None) == (leaf_index is None):
         raise InvalidInput("give exactly one of leaf_hash and leaf_index",
@@ -117,13 +118,13 @@ def inclusion(
 
 
 @router.get("/proof/consistency", summary="Consistency proof between two tree sizes")
-def consistency(session: SessionDep, first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def consistency(session: SessionDep, first: Annotated[int, Query(ge=1, le=_BIGINT)], second: Annotated[int, Query(ge=1, le=_BIGINT)]) -> dict[str, Any]:
     proof = tlog.consistency_proof(session, first=first, second=second)
     return {"first": proof.first, "second": proof.second, "consistency": [_b64(h) for h in proof.path]}
 
 
 @router.get("/entries", summary="Leaf entries [start, end) for monitors (at most 1000)")
-def entries(session: SessionDep, start: Annotated[int, Query(ge=0)], end: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+def entries(session: SessionDep, start: Annotated[int, Query(ge=0, le=_BIGINT)], end: Annotated[int, Query(ge=1, le=_BIGINT)]) -> dict[str, Any]:
     if end <= start or end - start > 1000:
         raise InvalidInput("need start < end and at most 1000 entries",
                            errors=[{"pointer": "query:/end", "detail": "start < end <= start + 1000"}])
