@@ -29,12 +29,15 @@ LATENCY = Histogram(
 )
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _Children = tuple[Any, Any]
 _CHILDREN: dict[tuple[str, str, int], _Children] = {}  # (method, route, status) -> (counter, histogram) children
 
 
 def _children(method: str, route: str, status: int) -> _Children:
     """The labelled metric children, looked up once per label set (``labels()`` locks and re-validates each call)."""
+    if method not in _METHODS:  # any token is a valid HTTP method: do not let clients grow the label sets
+        method = "OTHER"
     key = (method, route, status)
     found = _CHILDREN.get(key)
     if found is None:
