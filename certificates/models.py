@@ -18,6 +18,7 @@ __all__ = [
     "Licence",
     "LicenceEvent",
     "StatusList",
+    "StatusListToken",
     "LicenceSerial",
     "BulkJob",
     "BulkJobItem",
@@ -165,7 +166,7 @@ class StoredBlob(SQLModel, table=True):
 
 
 class StatusList(SQLModel, table=True):
-    """One status list: its size, how many slots are taken, its permutation key and its cached token."""
+    """One status list: its size, how many slots are taken and its permutation key (the claim row)."""
 
     __tablename__ = "status_list"
 
@@ -175,6 +176,15 @@ class StatusList(SQLModel, table=True):
     perm_key: bytes
     filled: int = 0
     created_at: dt.datetime = Field(sa_type=_TS)
+
+
+class StatusListToken(SQLModel, table=True):
+    """A list's change counter and its cached signed token, apart from the claim row: status changes
+    and rebuilds never hold the row that issuance claims slots on."""
+
+    __tablename__ = "status_list_token"
+
+    list_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     changes: int = 0
     built_from: int = -1
     built_at: dt.datetime | None = Field(default=None, sa_type=_TS)

@@ -24,14 +24,14 @@ from sqlmodel import Session, select
 from certificates.jws import sign_compact, verify_compact
 from certificates.statusbits import BITS, CODES, LIST_SIZE, STATUS_OF_CODE, decode, encode, entry, pack
 from certificates.lifecycle import Status
-from certificates.models import Licence, StatusList
+from certificates.models import Licence, StatusList, StatusListToken
 from ecert.clock import as_utc
 from ecert.errors import NotFound
 from keys import KeyRef, KeyStore, KeyType, PublicKey
 
 __all__ = [
     "LIST_SIZE", "BITS", "CODES", "STATUS_OF_CODE", "TOKEN_TYPE", "KEY_NAME", "permute", "pack", "entry", "encode", "decode",
-    "assign_indexes", "mark_changed", "StatusListToken", "current_token", "read_token", "UnknownStatusList",
+    "assign_indexes", "mark_changed", "SignedStatusList", "current_token", "read_token", "UnknownStatusList",
 ]
 
 TOKEN_TYPE = "statuslist+jwt"
@@ -119,11 +119,12 @@ def mark_changed(session: Session, list_ids: Iterable[int | None]) -> None:
     """A status in these lists changed: the next request rebuilds them."""
     ids = sorted({i for i in list_ids if i is not None})
     if ids:
-        session.execute(sa.update(StatusList).where(StatusList.id.in_(ids)).values(changes=StatusList.changes + 1))  # type: ignore[union-attr]
+        session.execute(sa.update(StatusListToken).where(StatusListToken.list_id.in_(ids))  # type: ignore[attr-defined]
+                        .values(changes=StatusListToken.changes + 1))
 
 
 @dataclass(frozen=True)
-class StatusListToken:
+class SignedStatusList:
     list_id: int
     token: str
     issued_at: dt.datetime
@@ -147,21 +148,27 @@ def _build(session: Session, keystore: KeyStore, record: StatusList, *, public_u
 
 
 def current_token(session: Session, keystore: KeyStore, list_id: int, *, public_url: str, now: dt.datetime,
-                  ttl: dt.timedelta = dt.timedelta(minutes=5)) -> StatusListToken:
+                  ttl: dt.timedelta = dt.timedelta(minutes=5)) -> SignedStatusList:
     """The signed list, rebuilt when a status in it changed or it is older than ``ttl``."""
     record = session.get(StatusList, list_id)
     if record is None:
         raise UnknownStatusList(f"no status list {list_id}")
-    fresh = (record.token is not None and record.built_at is not None and record.built_from == record.changes
-             and now - as_utc(record.built_at) < ttl)
+    cache = session.get(StatusListToken, list_id)
+    if cache is None:
+        cache = StatusListToken(list_id=list_id)
+        session.add(cache)
+        session.flush()
+    fresh = (cache.token is not None and cache.built_at is not None and cache.built_from == cache.changes
+             and now - as_utc(cache.built_at) < ttl)
     if not fresh:
-        seen = record.changes
+        seen = cache.changes
         token = _build(session, keystore, record, public_url=public_url, ttl=ttl, now=now)
-        session.execute(sa.update(StatusList).where(StatusList.id == list_id).values(token=token, built_at=now, built_from=seen))
-        record.token, record.built_at = token, now
-    assert record.token is not None and record.built_at is not None
-    built = as_utc(record.built_at)
-    return StatusListToken(list_id, record.token, built, built + ttl * 2)
+        session.execute(sa.update(StatusListToken).where(StatusListToken.list_id == list_id)  # type: ignore[arg-type]
+                        .values(token=token, built_at=now, built_from=seen))
+        cache.token, cache.built_at = token, now
+    assert cache.token is not None and cache.built_at is not None
+    built = as_utc(cache.built_at)
+    return SignedStatusList(list_id, cache.token, built, built + ttl * 2)
 
 
 def read_token(token: str, public_key: PublicKey) -> tuple[dict[str, object], bytes]:

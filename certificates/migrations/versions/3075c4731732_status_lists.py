@@ -28,11 +28,15 @@ def upgrade() -> None:
     sa.Column('perm_key', sa.LargeBinary(), nullable=False),
     sa.Column('filled', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('status_list_token',
+    sa.Column('list_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('changes', sa.Integer(), nullable=False),
     sa.Column('built_from', sa.Integer(), nullable=False),
     sa.Column('built_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('token', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('list_id')
     )
     with op.batch_alter_table('licence', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_list', sa.Integer(), nullable=True))
@@ -49,5 +53,6 @@ def downgrade() -> None:
         batch_op.drop_column('status_index')
         batch_op.drop_column('status_list')
 
+    op.drop_table('status_list_token')
     op.drop_table('status_list')
     # ### end Alembic commands ###
