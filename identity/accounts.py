@@ -30,7 +30,11 @@ __all__ = [
     "AccountView",
     "AccountExists",
     "UnknownAccount",
+    "WrongCode",
+    "DocumentMismatch",
     "TotpEnrolment",
+    "new_account",
+    "view",
     "register_person",
     "register_enterprise",
     "add_agent",
@@ -123,10 +127,11 @@ def _check_name(name: str, what: str = "name") -> str:
     return name
 
 
-def _new_account(
+def new_account(
     session: Session, pii: PiiVault, *, kind: HolderKind | str, name: str, id_number: str, phone: str | None,
     password: str, now: dt.datetime, username: str | None = None, legal_representative: str | None = None,
 ) -> Account:
+    """The account row, ID number and phone protected through Vault (callers audit their own event)."""
     holder_kind = HolderKind.PERSON if kind == "staff" else HolderKind(kind)
     id_number = normalise_holder_id(holder_kind, id_number)
     passwords.check_password_policy(password)
@@ -151,7 +156,7 @@ def _new_account(
 def register_person(
     session: Session, pii: PiiVault, *, name: str, id_number: str, phone: str, password: str, now: dt.datetime
 ) -> AccountView:
-    row = _new_account(session, pii, kind=HolderKind.PERSON, name=name, id_number=id_number, phone=phone,
+    row = new_account(session, pii, kind=HolderKind.PERSON, name=name, id_number=id_number, phone=phone,
                        password=password, now=now)
     record_event(session, action="identity.account.register", actor=f"account:{row.id}", target=f"account:{row.id}",
                  details={"kind": row.kind}, at=now)
@@ -163,7 +168,7 @@ def register_enterprise(
     password: str, agents: Sequence[str] = (), now: dt.datetime,
 ) -> AccountView:
     """An enterprise account; ``agents`` are existing person account ids authorised to act for it."""
-    row = _new_account(session, pii, kind=HolderKind.ENTERPRISE, name=name, id_number=credit_code, phone=phone,
+    row = new_account(session, pii, kind=HolderKind.ENTERPRISE, name=name, id_number=credit_code, phone=phone,
                        password=password, now=now, legal_representative=_check_name(legal_representative, "legal_representative"))
     record_event(session, action="identity.account.register", actor=f"account:{row.id}", target=f"account:{row.id}",
                  details={"kind": row.kind}, at=now)

@@ -128,7 +128,7 @@ def add_staff(
         raise InvalidInput(f"staff need roles among {', '.join(ROLES)} and a service hall")
     if session.exec(select(Account.id).where(Account.username == username)).first():
         raise accounts.AccountExists(f"username {username} is taken")
-    row = accounts._new_account(session, pii, kind="staff", name=name, id_number=id_number, phone=None, password=password,
+    row = accounts.new_account(session, pii, kind="staff", name=name, id_number=id_number, phone=None, password=password,
                                 now=now, username=username)
     session.add(StaffMember(account_id=row.id, roles=" ".join(dict.fromkeys(roles)), hall=hall.strip(), added_at=now, added_by=actor))
     session.flush()
