@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from ca.hierarchy import issue_certificate
 from ca.models import IssuedCertificate
-from certificates.models import StatusList
+from certificates.models import StatusList, StatusListToken
 from certificates.statuslist import current_token
 from ca.profiles import Profile
 from ecert.clock import Clock, as_utc
@@ -37,7 +37,7 @@ _RENEW_BEFORE = dt.timedelta(days=30)
 
 
 class BundlePublisher:
-    """Builds, signs (Vault) and caches the bundle; rebuilds when it ages or a CRL changes."""
+    """Builds, signs (Vault) and caches the bundle; rebuilds when it ages, a CRL changes, a status list opens or changes."""
 
     def __init__(self, engine: Engine, keystore: KeyStore, clock: Clock, authority: Any, *,
                  token_keys: Callable[[], dict[str, Any] | None] | None = None, max_age_seconds: float = 300.0) -> None:
@@ -48,17 +48,27 @@ class BundlePublisher:
         self.token_keys = token_keys
         self.max_age = max_age_seconds
         self._lock = threading.Lock()
-        self._cached: tuple[float, tuple[bytes, ...], bytes] | None = None
+        self._cached: tuple[float, tuple[object, ...], bytes] | None = None
+
+    def _state(self) -> tuple[object, ...]:
+        """What a cached bundle must still match: the CRLs, the status lists and their change counters."""
+        with Session(self.engine) as session:
+            lists = tuple(session.execute(
+                select(StatusList.id, StatusListToken.changes)
+                .join(StatusListToken, StatusListToken.list_id == StatusList.id, isouter=True)  # type: ignore[arg-type]
+                .order_by(StatusList.id)  # type: ignore[arg-type]
+            ).all())
+        return (trust_from_authority(self.authority).crls, lists)
 
     def current_bytes(self) -> bytes:
-        trust = trust_from_authority(self.authority)
+        state = self._state()
         with self._lock:
             cached = self._cached
-        if cached is not None and cached[0] > time.monotonic() and cached[1] == trust.crls:
+        if cached is not None and cached[0] > time.monotonic() and cached[1] == state:
             return cached[2]
         body = self.build()
         with self._lock:
-            self._cached = (time.monotonic() + self.max_age, trust.crls, body)
+            self._cached = (time.monotonic() + self.max_age, state, body)
         return body
 
     def build(self) -> bytes:
