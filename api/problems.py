@@ -122,6 +122,17 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, status=exc.status_code, slug=slug, title=title, detail=detail, headers=exc.headers)
 
 
+def _statement_error(request: Request, exc: Exception) -> JSONResponse:
+    """Input the database cannot store (NUL characters, numbers beyond its column types) is the caller's error;
+    any other statement failure stays an internal error."""
+    assert isinstance(exc, sa.exc.StatementError)
+    if isinstance(exc, sa.exc.DataError) or isinstance(exc.orig, ValueError):
+        return problem_response(request, status=422, slug="invalid-input", title="Invalid input",
+                                detail="a value in the request cannot be stored (out of range or a NUL character)")
+    log.error("database statement failed: %s", type(exc.orig).__name__, exc_info=exc)
+    return problem_response(request, status=500, slug="internal-error", title="Internal error")
+
+
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(
@@ -138,5 +149,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EcertError, _ecert_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa.exc.StatementError, _statement_error)  # more specific handlers below win
     for db_error in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.add_exception_handler(db_error, _database_error)
