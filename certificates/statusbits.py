@@ -1,4 +1,4 @@
-"""The status-list bit format, pure and import-light (counter terminals load it without Vault clients).
+"""The status-list bit format, pure (counter terminals load it without the Vault client).
 
 A list is :data:`LIST_SIZE` entries of :data:`BITS` bits, entry ``i`` in the low bits of byte ``i // 2``
 first (IETF OAuth Token Status List order), zlib-compressed and base64url-encoded in the token's
@@ -7,10 +7,10 @@ first (IETF OAuth Token Status List order), zlib-compressed and base64url-encode
 
 from __future__ import annotations
 
-import base64
 import zlib
 from collections.abc import Iterable
 
+from certificates.jws import b64url, unb64url
 from certificates.lifecycle import Status
 
 __all__ = ["LIST_SIZE", "BITS", "CODES", "STATUS_OF_CODE", "pack", "entry", "encode", "decode"]
@@ -23,14 +23,6 @@ CODES: dict[Status, int] = {
     Status.TRANSFERRED: 5, Status.WITHDRAWN: 6, Status.SUPERSEDED: 7, Status.OTHER: 8,
 }
 STATUS_OF_CODE = {code: status for status, code in CODES.items()}
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def pack(entries: Iterable[tuple[int, int]], size: int = LIST_SIZE) -> bytes:
@@ -48,13 +40,13 @@ def entry(data: bytes, index: int) -> int:
 
 
 def encode(data: bytes) -> str:
-    return _b64url(zlib.compress(data, 9))
+    return b64url(zlib.compress(data, 9))
 
 
 def decode(lst: str, *, max_size: int = LIST_SIZE * BITS // 8) -> bytes:
     """Inflate a list, refusing anything that would expand beyond ``max_size`` bytes (zip bombs)."""
     inflater = zlib.decompressobj()
-    data = inflater.decompress(_unb64url(lst), max_size + 1)
+    data = inflater.decompress(unb64url(lst), max_size + 1)
     if len(data) > max_size or inflater.unconsumed_tail:
         raise ValueError("status list larger than allowed")
     return data

@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from certificates.jws import b64url, canonical_json, unb64url
 from certificates.lifecycle import Status
 from certificates.statusbits import BITS, LIST_SIZE, STATUS_OF_CODE, decode, entry
 from ecert.clock import as_utc
@@ -39,7 +40,7 @@ from ecert.errors import InvalidInput
 from verify.trust import SealEntry, TrustMaterial
 
 __all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "LIFETIME", "BundleInvalid", "LoadedBundle", "build_bundle", "load_bundle",
-           "canonical", "fingerprint", "signature_envelope"]
+           "fingerprint", "signature_envelope"]
 
 FORMAT = "ecert-trust-bundle/1"
 BUNDLE_KEY = "trust-bundle"
@@ -53,24 +54,12 @@ class BundleInvalid(InvalidInput):
     title = "The trust bundle cannot be used"
 
 
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def _pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64u(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -88,7 +77,7 @@ def signature_envelope(bundle: dict[str, Any], *, kid: str, signer: x509.Certifi
     """The published file: the bundle and its ES256 signature (raw r||s) with the signer's certificate."""
     envelope = {"bundle": bundle, "signature": {
         "alg": "ES256", "kid": kid, "x5c": [base64.b64encode(signer.public_bytes(serialization.Encoding.DER)).decode()],
-        "value": _b64u(raw_signature)}}
+        "value": b64url(raw_signature)}}
     return json.dumps(envelope, ensure_ascii=False, indent=1).encode()
 
 
@@ -123,7 +112,7 @@ class StatusSnapshot:
 
 
 def _status_snapshot(token: str) -> StatusSnapshot:
-    claims = json.loads(_unb64u(token.split(".")[1]))
+    claims = json.loads(unb64url(token.split(".")[1]))
     status_list = claims["status_list"]
     if status_list.get("bits") != BITS:
         raise BundleInvalid("a status list in the bundle has an unsupported entry size")
@@ -189,10 +178,10 @@ def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.
     public = signer.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey) or signature.get("alg") != "ES256":
         raise BundleInvalid("the bundle signature must be ES256")
-    raw = _unb64u(signature["value"])
+    raw = unb64url(signature["value"])
     der = utils.encode_dss_signature(int.from_bytes(raw[:32]), int.from_bytes(raw[32:]))
     try:
-        public.verify(der, canonical(bundle), ec.ECDSA(hashes.SHA256()))
+        public.verify(der, canonical_json(bundle), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise BundleInvalid("the bundle's signature does not verify: it was altered or forged") from exc
     return signer

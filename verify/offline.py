@@ -1,63 +1,25 @@
 """Offline verification from a trust bundle: a scanned QR string or a sealed PDF, no network.
 
-The verdict's outcome is ``authentic`` when everything the bundle can prove holds (the payload or
-seal is ours, unaltered, made while the seal was valid and not compromised); ``expired`` when the
-signed validity has ended; ``invalid`` otherwise. Whether the licence was revoked or suspended since
-is not known offline: the verdict says so, and gives the bundle's age (``bundle_stale`` past its
-next_update).
+The payload or seal must be ours, unaltered, and made while the seal was valid and not compromised
+(else ``invalid``); ``expired`` when the signed validity has ended. A QR payload's status then comes
+from the bundle's signed status lists (its ``sl`` slot); without a usable list the outcome is
+``authentic`` and the verdict says to check online. The bundle's age is reported (``bundle_stale``
+past its next_update).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-
+from certificates.jws import unb64url
+from certificates.qr import split_qr, verify_payload
 from verify.bundle import LoadedBundle
 from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check
 from verify.trust import SealEntry
 
-__all__ = ["verify_qr_offline", "verify_pdf_offline", "token_of", "split_qr", "verify_payload"]
-
-_HASHES = {"ES256": hashes.SHA256, "ES384": hashes.SHA384, "RS256": hashes.SHA256}
-
-
-def split_qr(text: str) -> tuple[str, str | None]:
-    """(link, compact JWS or None): the format of ``certificates.qr`` (kept import-light for counter terminals)."""
-    link, _, fragment = text.partition("#")
-    return link, fragment or None
-
-
-def _unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def verify_payload(jws: str, public_key: Any) -> dict[str, Any]:
-    """Claims of a QR payload signed by ``public_key`` (ES256/ES384/RS256), or ValueError/InvalidSignature.
-
-    The same check as ``certificates.qr.verify_payload``, without importing the Vault client.
-    """
-    header_b64, claims_b64, signature_b64 = jws.split(".")
-    header, signature = json.loads(_unb64(header_b64)), _unb64(signature_b64)
-    algorithm = _HASHES[header["alg"]]()
-    data = f"{header_b64}.{claims_b64}".encode()
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        half = len(signature) // 2
-        public_key.verify(utils.encode_dss_signature(int.from_bytes(signature[:half]), int.from_bytes(signature[half:])),
-                          data, ec.ECDSA(algorithm))
-    elif isinstance(public_key, rsa.RSAPublicKey):
-        public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
-    else:
-        raise ValueError("unsupported seal key type")
-    claims = json.loads(_unb64(claims_b64))
-    if not isinstance(claims, dict):
-        raise ValueError("the claims are not an object")
-    return claims
+__all__ = ["verify_qr_offline", "verify_pdf_offline", "token_of"]
 
 
 _STATUS_UNKNOWN = check("status_offline", True,
@@ -123,7 +85,7 @@ def _summary(claims: dict[str, Any]) -> LicenceSummary:
 
 def _header(jws: str) -> dict[str, Any]:
     part = jws.split(".")[0]
-    header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    header = json.loads(unb64url(part))
     if not isinstance(header, dict):
         raise TypeError("the JWS header is not an object")
     return header
@@ -150,8 +112,8 @@ def verify_qr_offline(text: str, bundle: LoadedBundle, *, now: dt.datetime) -> V
                             "二维码数据的签名密钥不是本省的印章密钥（伪造，或信任包早于该密钥）。"))
         return _verdict(Outcome.INVALID, checks, bundle, now)
     try:
-        claims = verify_payload(jws, seal.certificate.public_key())
-    except (ValueError, InvalidSignature, TypeError, KeyError):
+        claims = verify_payload(jws, seal.certificate.public_key())["claims"]
+    except (ValueError, TypeError, KeyError):
         checks.append(check("qr_signature", False, "The QR data's signature does not verify: it was altered or forged.",
                             "二维码数据签名校验失败：已被篡改或伪造。"))
         return _verdict(Outcome.INVALID, checks, bundle, now)

@@ -17,13 +17,14 @@ from sqlmodel import Session, select
 
 from ca.hierarchy import issue_certificate
 from ca.models import IssuedCertificate
+from certificates.jws import canonical_json
 from certificates.models import StatusList, StatusListToken
 from certificates.statuslist import current_token
 from ca.profiles import Profile
 from ecert.clock import Clock, as_utc
 from ecert.db import session_scope
 from keys import KeyRef, KeyStore, KeyType
-from verify.bundle import BUNDLE_KEY, BUNDLE_SIGNING, build_bundle, canonical, signature_envelope
+from verify.bundle import BUNDLE_KEY, BUNDLE_SIGNING, build_bundle, signature_envelope
 from verify.online import seal_entries, trust_from_authority
 from verify.trust import TrustMaterial
 
@@ -84,7 +85,7 @@ class BundlePublisher:
         signer = self._signer(now)
         bundle = build_bundle(trust, issuer=base_url, now=now,
                               token_keys=self.token_keys() if self.token_keys else None, status_lists=status_lists)
-        signature = self.keystore.sign_batch(signer[0], [hashlib.sha256(canonical(bundle)).digest()], ec_format="raw")[0]
+        signature = self.keystore.sign_batch(signer[0], [hashlib.sha256(canonical_json(bundle)).digest()], ec_format="raw")[0]
         return signature_envelope(bundle, kid=str(signer[0]), signer=signer[1], raw_signature=signature.value)
 
     def _signer(self, now: dt.datetime) -> tuple[KeyRef, x509.Certificate]:
