@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import signal
@@ -16,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ecert.commands import MODULES
+from ecert.commands.common import emit
 from ecert.errors import EcertError
 from ecert.logs import configure_logging
 from ecert.settings import Settings, load_settings
@@ -24,10 +24,6 @@ __all__ = ["main"]
 
 log = logging.getLogger("ecert")
 Command = Callable[[argparse.Namespace, Settings], int]
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -106,7 +102,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    _emit(args, {"status": "up-to-date"}, "database schema is up to date")
+    emit(args, {"status": "up-to-date"}, "database schema is up to date")
     return 0
 
 
@@ -153,7 +149,7 @@ def cmd_vault_status(args: argparse.Namespace, settings: Settings) -> int:
 
     addr = settings.vault_addr or f"http://127.0.0.1:{settings.embedded_vault_port}"
     health = read_health(addr)
-    _emit(args, {"addr": addr, **health.__dict__}, f"{addr}: {'ready' if health.ready else 'not ready'} {health}")
+    emit(args, {"addr": addr, **health.__dict__}, f"{addr}: {'ready' if health.ready else 'not ready'} {health}")
     return 0 if health.ready else 1
 
 

@@ -11,7 +11,8 @@ import getpass
 import sys
 from typing import Any
 
-from ecert.commands.clients import ACTOR, _emit, _engine
+from ecert.commands.clients import ACTOR
+from ecert.commands.common import command_engine, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
@@ -33,7 +34,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     server = None
     if settings.embedded_vault:
         server, settings = start_embedded_vault(settings)
-    engine = _engine(settings)
+    engine = command_engine(settings)
     try:
         with session_scope(engine) as session:
             account_id = add_staff(session, PiiVault(keystore_for(settings)), username=args.username, name=args.name,
@@ -45,7 +46,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
             server.stop()
     data: dict[str, Any] = {"account_id": account_id, "username": args.username.lower(), "hall": args.hall,
                             "roles": args.role or ["counter"]}
-    _emit(args, data, f"staff {args.username.lower()} ({account_id}) added to hall {args.hall}; log in at /counter/login")
+    emit(args, data, f"staff {args.username.lower()} ({account_id}) added to hall {args.hall}; log in at /counter/login")
     return 0
 
 
@@ -54,7 +55,7 @@ def cmd_rp_add(args: argparse.Namespace, settings: Settings) -> int:
     from ecert.db import session_scope
     from identity.oidc import register_relying_party
 
-    engine = _engine(settings)
+    engine = command_engine(settings)
     try:
         with session_scope(engine) as session:
             new = register_relying_party(session, name=args.name, redirect_uris=args.redirect_uri,
@@ -64,7 +65,7 @@ def cmd_rp_add(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     text = f"relying party {new.party.client_id} ({new.party.name})\nclient_id:     {new.party.client_id}\n"
     text += f"client_secret: {new.secret}\nThe secret is shown only now." if new.secret else "public client: PKCE only"
-    _emit(args, {**new.party.as_dict(), "client_secret": new.secret}, text)
+    emit(args, {**new.party.as_dict(), "client_secret": new.secret}, text)
     return 0
 
 

@@ -12,33 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ecert.errors import InvalidInput
+from ecert.commands.common import command_runtime, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
-
-
-def _runtime(settings: Settings) -> Any:
-    """A Runtime for one command; with no Vault configured it starts the embedded OpenBao, stopped on close()."""
-    from ecert.runtime import Runtime, start_embedded_vault
-
-    if not settings.embedded_vault:
-        return Runtime.build(settings)
-    server, settings = start_embedded_vault(settings)
-    runtime = Runtime.build(settings)
-    close = runtime.close
-
-    def close_both() -> None:
-        try:
-            close()
-        finally:
-            server.stop()
-
-    runtime.close = close_both  # type: ignore[method-assign]
-    return runtime
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,19 +30,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             anchor = Checkpoint.from_json(json.loads(Path(args.anchor).read_text()))
         except (OSError, ValueError, KeyError) as exc:
             raise InvalidInput(f"cannot read anchor checkpoint {args.anchor}: {exc}") from exc
-    runtime = _runtime(settings)
-    try:
+    with command_runtime(settings) as runtime:
         with Session(runtime.engine) as session:
             report = verify_trail(session, runtime.keystore, anchor=anchor)
-    finally:
-        runtime.close()
     if report.ok:
         text = f"audit trail OK: {report.events} events, {report.checkpoints} signed checkpoints, head {report.last_seq}"
     else:
         lines = [f"audit trail BROKEN: first bad entry {report.first_bad_seq}"]
         lines += [f"  {p.kind} at {p.seq}: {p.detail}" for p in report.problems]
         text = "\n".join(lines)
-    _emit(args, report.to_json(), text)
+    emit(args, report.to_json(), text)
     return 0 if report.ok else 1
 
 
@@ -74,31 +48,25 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
     from audit.checkpoints import latest_checkpoint, take_checkpoint
 
-    runtime = _runtime(settings)
-    try:
+    with command_runtime(settings) as runtime:
         checkpoint = take_checkpoint(runtime.engine, runtime.keystore, runtime.clock)
         if checkpoint is None:  # the head is already signed (or the trail is empty): show the latest
             with Session(runtime.engine) as session:
                 checkpoint = latest_checkpoint(session)
-    finally:
-        runtime.close()
     if checkpoint is None:
-        _emit(args, None, "nothing to checkpoint: the audit trail is empty")
+        emit(args, None, "nothing to checkpoint: the audit trail is empty")
         return 0
-    _emit(args, checkpoint.to_json(), json.dumps(checkpoint.to_json(), indent=1))
+    emit(args, checkpoint.to_json(), json.dumps(checkpoint.to_json(), indent=1))
     return 0
 
 
 def cmd_sign_sth(args: argparse.Namespace, settings: Settings) -> int:
     from audit.tlog import sign_tree_head
 
-    runtime = _runtime(settings)
-    try:
+    with command_runtime(settings) as runtime:
         head = sign_tree_head(runtime.engine, runtime.keystore, runtime.clock)
-    finally:
-        runtime.close()
-    _emit(args, head.to_json() if head else None,
-          f"signed tree head of size {head.tree_size}" if head else "the current tree size is already signed")
+    emit(args, head.to_json() if head else None,
+         f"signed tree head of size {head.tree_size}" if head else "the current tree size is already signed")
     return 0
 
 
@@ -136,7 +104,7 @@ def cmd_transparency_audit(args: argparse.Namespace, settings: Settings) -> int:
         text = "OK: no signed tree heads to check"
     else:
         text = "\n".join(["FAILED:"] + [f"  size {f.tree_size}: {f.kind}: {f.detail}" for f in report.findings])
-    _emit(args, report.to_json(), text)
+    emit(args, report.to_json(), text)
     return 0 if report.ok else 1
 
 
@@ -164,7 +132,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     data = [{**r.__dict__, "day": r.day.isoformat()} for r in rows]
     lines = [f"{r.day} {r.department or '-':<10} {r.metric:<40} {r.dimension or '-':<16} {r.count:>10}" for r in rows]
-    _emit(args, data, "\n".join(lines) or "no counts in that range")
+    emit(args, data, "\n".join(lines) or "no counts in that range")
     return 0
 
 
@@ -189,7 +157,7 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     title = f"Statistics: {', '.join(args.department)}" if args.department else "Statistics: all departments"
     Path(args.out).write_text(render_dashboard(rows, title=title, start=start, end=end), encoding="utf-8")
-    _emit(args, {"out": args.out, "rows": len(rows)}, f"wrote {args.out} ({len(rows)} counter rows)")
+    emit(args, {"out": args.out, "rows": len(rows)}, f"wrote {args.out} ({len(rows)} counter rows)")
     return 0
 
 

@@ -7,28 +7,15 @@ again (disable the client and add a new one if it is lost).
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ecert.errors import InvalidInput
+from ecert.commands.common import command_engine, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
 
 ACTOR = "cli:operator"
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
-
-
-def _engine(settings: Settings) -> Any:
-    from ecert.db import make_engine, migrate
-
-    engine = make_engine(settings.resolved_database_url)
-    if settings.auto_migrate:
-        migrate(engine)
-    return engine
 
 
 def _scopes(args: argparse.Namespace) -> list[str]:
@@ -50,7 +37,7 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> int:
 
     scopes = _scopes(args)
     name = args.name or (f"{args.department} system" if args.department else "platform administrator")
-    engine = _engine(settings)
+    engine = command_engine(settings)
     try:
         with session_scope(engine) as session:
             new = create_client(session, name=name, department=args.department, scopes=scopes, actor=ACTOR,
@@ -64,7 +51,7 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> int:
         f"client_id:     {client.client_id}\nclient_secret: {new.secret}\n"
         "The secret is shown only now: store it in the department system's secret store."
     )
-    _emit(args, {**client.as_dict(), "client_secret": new.secret}, text)
+    emit(args, {**client.as_dict(), "client_secret": new.secret}, text)
     return 0
 
 
@@ -73,7 +60,7 @@ def cmd_client_list(args: argparse.Namespace, settings: Settings) -> int:
 
     from identity.clients import list_clients
 
-    engine = _engine(settings)
+    engine = command_engine(settings)
     with Session(engine) as session:
         clients = list_clients(session, department=args.department)
     engine.dispose()
@@ -82,7 +69,7 @@ def cmd_client_list(args: argparse.Namespace, settings: Settings) -> int:
         f"{c.name}  [{' '.join(c.scopes)}]"
         for c in clients
     ]
-    _emit(args, [c.as_dict() for c in clients], "\n".join(lines) or "no API clients")
+    emit(args, [c.as_dict() for c in clients], "\n".join(lines) or "no API clients")
     return 0
 
 
@@ -91,13 +78,13 @@ def cmd_client_disable(args: argparse.Namespace, settings: Settings) -> int:
     from ecert.db import session_scope
     from identity.clients import disable_client
 
-    engine = _engine(settings)
+    engine = command_engine(settings)
     try:
         with session_scope(engine) as session:
             client = disable_client(session, args.client_id, actor=ACTOR, now=SystemClock().now())
     finally:
         engine.dispose()
-    _emit(args, client.as_dict(), f"API client {client.client_id} disabled; its tokens run out within 15 minutes")
+    emit(args, client.as_dict(), f"API client {client.client_id} disabled; its tokens run out within 15 minutes")
     return 0
 
 
@@ -115,7 +102,7 @@ def cmd_token_rotate(args: argparse.Namespace, settings: Settings) -> int:
         if server is not None:
             server.stop()
     versions = sorted(info.versions)
-    _emit(args, {"key": info.name, "latest_version": info.latest_version, "versions": versions},
+    emit(args, {"key": info.name, "latest_version": info.latest_version, "versions": versions},
           f"token key {info.name} now at version {info.latest_version}; versions {versions} all verify")
     return 0
 

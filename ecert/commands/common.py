@@ -10,12 +10,22 @@ from typing import Any
 
 from ecert.settings import Settings
 
-__all__ = ["emit", "command_runtime"]
+__all__ = ["emit", "command_engine", "command_runtime"]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     """Print ``data`` as JSON with ``--json``, else the human-readable ``text``."""
     print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
+
+
+def command_engine(settings: Settings) -> Any:
+    """A database engine for one command (migrated first unless ``auto_migrate`` is off); no Vault."""
+    from ecert.db import make_engine, migrate
+
+    engine = make_engine(settings.resolved_database_url)
+    if settings.auto_migrate:
+        migrate(engine)
+    return engine
 
 
 @contextmanager

@@ -8,22 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ecert.errors import InvalidInput
+from ecert.commands.common import command_engine, command_runtime, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False) else text)
-
-
-def _engine(settings: Settings) -> Any:
-    from ecert.db import make_engine, migrate
-
-    engine = make_engine(settings.resolved_database_url)
-    if settings.auto_migrate:
-        migrate(engine)
-    return engine
 
 
 def cmd_type_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,12 +29,12 @@ def cmd_type_add(args: argparse.Namespace, settings: Settings) -> int:
     except InvalidInput as exc:
         problems = "; ".join(f"{e['pointer']}: {e['detail']}" for e in exc.extensions.get("errors", []))
         raise InvalidInput(f"{exc.detail}: {problems}") from exc
-    engine = _engine(settings)
+    engine = command_engine(settings)
     with session_scope(engine) as session:
         row = add_type(session, department_code=args.department, spec=spec, actor="cli:operator", now=SystemClock().now())
         view = type_view(row)
     engine.dispose()
-    _emit(args, view, f"added licence type {view['code']} v{view['version']} for department {view['department']}")
+    emit(args, view, f"added licence type {view['code']} v{view['version']} for department {view['department']}")
     return 0
 
 
@@ -56,12 +44,12 @@ def cmd_type_list(args: argparse.Namespace, settings: Settings) -> int:
     from certificates.types import list_types
     from certificates.views import type_view
 
-    engine = _engine(settings)
+    engine = command_engine(settings)
     with Session(engine) as session:
         rows = [type_view(r) for r in list_types(session, department_code=args.department)]
     engine.dispose()
     lines = [f"{r['department']:<12} {r['code']:<10} v{r['version']:<3} {'active ' if r['active'] else 'disabled'} {r['name_en']} / {r['name_zh']}" for r in rows]
-    _emit(args, rows, "\n".join(lines) or "no licence types")
+    emit(args, rows, "\n".join(lines) or "no licence types")
     return 0
 
 
@@ -71,38 +59,24 @@ def cmd_type_toggle(args: argparse.Namespace, settings: Settings) -> int:
     from ecert.db import session_scope
 
     active = args.type_command == "enable"
-    engine = _engine(settings)
+    engine = command_engine(settings)
     with session_scope(engine) as session:
         count = set_type_active(session, department_code=args.department, code=args.code, active=active,
                                 actor="cli:operator", now=SystemClock().now())
     engine.dispose()
-    _emit(args, {"code": args.code, "department": args.department, "active": active, "versions": count},
+    emit(args, {"code": args.code, "department": args.department, "active": active, "versions": count},
           f"licence type {args.code} of {args.department} {'enabled' if active else 'disabled'}")
     return 0
-
-
-def _service(settings: Settings) -> tuple[Any, Any, Any]:
-    from api.routes.licensing import licence_service
-    from ecert.runtime import Runtime, start_embedded_vault
-
-    server = None
-    if settings.embedded_vault:
-        server, settings = start_embedded_vault(settings)
-    runtime = Runtime.build(settings)
-    return licence_service(runtime), runtime, server
 
 
 def cmd_licence_bulk_run(args: argparse.Namespace, settings: Settings) -> int:
     from certificates.bulk import run_pending
 
-    service, runtime, server = _service(settings)
-    try:
-        worked = run_pending(runtime.engine, service.issuer, owner="cli")
-    finally:
-        runtime.close()
-        if server is not None:
-            server.stop()
-    _emit(args, {"jobs": worked}, f"worked on {worked} bulk job(s)")
+    from api.routes.licensing import licence_service
+
+    with command_runtime(settings) as runtime:
+        worked = run_pending(runtime.engine, licence_service(runtime).issuer, owner="cli")
+    emit(args, {"jobs": worked}, f"worked on {worked} bulk job(s)")
     return 0
 
 
@@ -111,7 +85,7 @@ def cmd_licence_expire(args: argparse.Namespace, settings: Settings) -> int:
     from ecert.clock import SystemClock
     from ecert.db import session_scope
 
-    engine = _engine(settings)
+    engine = command_engine(settings)
     total = 0
     while True:
         with session_scope(engine) as session:
@@ -120,7 +94,7 @@ def cmd_licence_expire(args: argparse.Namespace, settings: Settings) -> int:
         if count < 1000:
             break
     engine.dispose()
-    _emit(args, {"expired": total}, f"{total} licence(s) expired")
+    emit(args, {"expired": total}, f"{total} licence(s) expired")
     return 0
 
 
