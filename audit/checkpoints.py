@@ -24,8 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from audit.models import AuditCheckpoint
-from audit.trail import utc
-from ecert.clock import Clock
+from ecert.clock import Clock, as_utc
 from keys import KeyRef, KeyStore, KeyType, PublicKey
 
 __all__ = [
@@ -59,7 +58,7 @@ class Checkpoint:
 
     @classmethod
     def of(cls, row: AuditCheckpoint) -> Checkpoint:
-        return cls(row.seq, row.hash, utc(row.at), KeyRef(row.key_name, row.key_version), base64.b64decode(row.signature))
+        return cls(row.seq, row.hash, as_utc(row.at), KeyRef(row.key_name, row.key_version), base64.b64decode(row.signature))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,14 +70,14 @@ class Checkpoint:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
         return cls(
-            int(data["seq"]), str(data["hash"]), utc(dt.datetime.fromisoformat(data["at"])),
+            int(data["seq"]), str(data["hash"]), as_utc(dt.datetime.fromisoformat(data["at"])),
             KeyRef(str(data["key_name"]), int(data["key_version"])), base64.b64decode(data["signature"]),
         )
 
 
 def checkpoint_message(seq: int, hash_hex: str, at: dt.datetime) -> bytes:
     """The exact bytes a checkpoint signature covers (SHA-256 of these is what Vault signs)."""
-    return f"ecert-audit-checkpoint/v1\n{seq}\n{hash_hex}\n{utc(at).isoformat(timespec='microseconds')}\n".encode()
+    return f"ecert-audit-checkpoint/v1\n{seq}\n{hash_hex}\n{as_utc(at).isoformat(timespec='microseconds')}\n".encode()
 
 
 def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: PublicKey) -> bool:
@@ -108,7 +107,7 @@ def take_checkpoint(engine: Engine, keystore: KeyStore, clock: Clock) -> Checkpo
     seq, head_hash = _committed_head(engine)
     if seq == 0:
         return None
-    at = utc(clock.now())
+    at = as_utc(clock.now())
     key = keystore.create(CHECKPOINT_KEY, KeyType.EC_P256).latest
     signature = keystore.sign(key, hashlib.sha256(checkpoint_message(seq, head_hash, at)).digest())
     checkpoint = Checkpoint(seq, head_hash, at, signature.key, signature.value)
@@ -133,7 +132,7 @@ def maybe_checkpoint(engine: Engine, keystore: KeyStore, clock: Clock, policy: C
     last_seq = last.seq if last else 0
     if seq <= last_seq:
         return None
-    waited = (utc(clock.now()) - last.at).total_seconds() if last else float("inf")
+    waited = (as_utc(clock.now()) - last.at).total_seconds() if last else float("inf")
     if seq - last_seq >= policy.every_events or waited >= policy.every_seconds:
         return take_checkpoint(engine, keystore, clock)
     return None

@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from audit import merkle
 from audit.models import TlogLeaf, TlogNode, TlogTreeHead
 from audit.treehead import LeafEntry, LeafKind, TreeHead, number_hash, tree_head_data
-from ecert.clock import Clock
+from ecert.clock import Clock, as_utc
 from ecert.errors import InvalidInput, NotFound
 from keys import KeyRef, KeyStore, KeyType
 
@@ -98,9 +98,7 @@ class ConsistencyProof:
 
 
 def _ms(at: dt.datetime) -> int:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.timezone.utc)
-    return int(at.timestamp() * 1000)
+    return int(as_utc(at).timestamp() * 1000)
 
 
 _LOCK_AUDIT = sa.text("UPDATE audit_head SET seq = seq WHERE id = 1")

@@ -18,8 +18,9 @@ from sqlmodel import Session
 from audit.models import AuditEvent
 from audit.privacy import redact, redact_text
 from audit.stats import DAY_PARAM, UPSERT_SQL, event_counter
+from ecert.clock import as_utc
 
-__all__ = ["record_event", "event_hash", "canonical_json", "utc"]
+__all__ = ["record_event", "event_hash", "canonical_json"]
 
 _INSERT_SQL = (
     "INSERT INTO audit_event (seq, at, action, actor, target, department, details, prev_hash, hash) "
@@ -32,11 +33,6 @@ _HEAD = sa.text(_HEAD_SQL)
 _UPSERT = sa.text(UPSERT_SQL).bindparams(DAY_PARAM)
 # PostgreSQL: data-modifying CTEs put the insert, the counter and the head update in one statement.
 _COMBINED = sa.text(f"WITH e AS ({_INSERT_SQL}), s AS ({UPSERT_SQL}) {_HEAD_SQL}").bindparams(_AT, DAY_PARAM)
-
-
-def utc(at: dt.datetime) -> dt.datetime:
-    """``at`` in UTC; naive values (SQLite hands them back) are UTC already."""
-    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -56,7 +52,7 @@ def event_hash(
 ) -> str:
     payload = {
         "seq": seq,
-        "at": utc(at).isoformat(timespec="microseconds"),
+        "at": as_utc(at).isoformat(timespec="microseconds"),
         "action": action,
         "actor": actor,
         "target": target,
@@ -85,7 +81,7 @@ def record_event(
     redacted (:mod:`audit.privacy`) before hashing. The returned event is a value (written with
     plain SQL, not attached to ``session``).
     """
-    at = utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
+    at = as_utc(at) if at is not None else dt.datetime.now(dt.timezone.utc)
     details = redact(json.loads(canonical_json(details or {})))
     target = redact_text(target) if target else target
     row = session.execute(

@@ -19,7 +19,7 @@ from certificates.issuance import Actor, IssueRequest, Issuer, transparency_dige
 from certificates.lifecycle import Action, Status, transition
 from certificates.models import Licence, LicenceEvent
 from certificates.statuslist import mark_changed
-from ecert.clock import Clock
+from ecert.clock import Clock, as_utc
 from ecert.errors import NotFound
 
 __all__ = [
@@ -61,13 +61,9 @@ def get_by_token(session: Session, token: str) -> Licence | None:
 def effective_status(licence: Licence, now: dt.datetime) -> Status:
     """The status as of ``now``: a licence past ``valid_until`` reads as expired even before the sweep."""
     status = Status(licence.status)
-    if status.value in _EXPIRABLE and licence.valid_until is not None and _aware(licence.valid_until) <= now:
+    if status.value in _EXPIRABLE and licence.valid_until is not None and as_utc(licence.valid_until) <= now:
         return Status.EXPIRED
     return status
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def history(session: Session, licence_id: str) -> list[LicenceEvent]:
@@ -87,7 +83,7 @@ def _apply(
     last = _last_change(session, licence.id)
     change = transition(
         Status(licence.status), action, reason=reason, effective_at=effective_at,
-        issued_at=_aware(licence.issued_at), last_change_at=_aware(last) if last else None, now=now,
+        issued_at=as_utc(licence.issued_at), last_change_at=as_utc(last) if last else None, now=now,
     )
     licence.status = change.to_status.value
     licence.status_reason = change.reason
@@ -161,7 +157,7 @@ def expire_due(session: Session, *, now: dt.datetime, limit: int = 1000, departm
     system = Actor("system:expiry")
     for licence in due:
         assert licence.valid_until is not None
-        _apply(session, system, licence, Action.EXPIRE, None, _aware(licence.valid_until), now)
+        _apply(session, system, licence, Action.EXPIRE, None, as_utc(licence.valid_until), now)
     return len(due)
 
 
