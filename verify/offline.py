@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from certificates.jws import unb64url
+from certificates.lifecycle import STATUS_WORDS
 from certificates.qr import split_qr, verify_payload
 from verify.bundle import LoadedBundle
 from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check
@@ -134,19 +135,20 @@ def _status_from_list(slot: Any, bundle: LoadedBundle, now: dt.datetime) -> tupl
     if found is None:
         return None
     state, snapshot = found
+    zh, en = STATUS_WORDS[state]
     age = int((now - snapshot.issued_at).total_seconds() // 60)
     when = snapshot.issued_at.isoformat(timespec="minutes")
     if now > snapshot.expires_at:
         return Outcome.AUTHENTIC, check(
             "status_offline", True,
-            f"The status list ({when}, {age} min old) is past its next update: it said {state.value}; check online.",
-            f"状态列表（{when}，{age} 分钟前）已过期：当时为{state.value}；请联网核验。")
+            f"The status list ({when}, {age} min old) is past its next update: it said '{en}'; check online.",
+            f"状态列表（{when}，{age} 分钟前）已过期：当时为“{zh}”；请联网核验。")
     if state.value == Outcome.VALID.value:
         return Outcome.VALID, check("status_offline", True, f"Valid according to the signed status list of {when} ({age} min old).",
                                     f"据 {when} 的签名状态列表（{age} 分钟前），该证照有效。")
     return Outcome(state.value), check(
-        "status_offline", False, f"The signed status list of {when} ({age} min old) says this licence is {state.value}.",
-        f"据 {when} 的签名状态列表（{age} 分钟前），该证照状态为：{state.value}。")
+        "status_offline", False, f"The signed status list of {when} ({age} min old) says: {en}.",
+        f"据 {when} 的签名状态列表（{age} 分钟前），该证照状态为：{zh}。")
 
 
 def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedBundle, now: dt.datetime, *,
