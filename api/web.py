@@ -88,6 +88,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "licence_no": ("证照编号", "Licence number"),
     "status": ("状态", "Status"),
     "valid_until": ("有效期至", "Valid until"),
+    "agents": ("经办人", "Authorised agents"),
+    "agents_help": ("经办人可以代表本企业查看和下载本企业的电子证照。移除后立即失效。",
+                    "Agents can view and download this enterprise's e-licences for it. Removing one takes effect at once."),
+    "no_agents": ("暂无经办人", "No agents yet"),
+    "add_agent": ("添加经办人", "Add an agent"),
+    "agent_ref": ("经办人的身份证号或账户号（acc_…，须已注册）", "The person's ID number or account id (acc_…, registered)"),
+    "remove": ("移除", "Remove"),
+    "added": ("添加于", "Added"),
+    "acting": ("我代办的企业", "Enterprises I act for"),
+    "no_acting": ("您目前不是任何企业的经办人", "You do not act for any enterprise"),
+    "enterprise_licences": ("企业电子证照（只读）", "The enterprise's e-licences (read-only)"),
+    "busy": ("系统繁忙，请稍后重试", "The service is busy; please try again"),
+    "retry_in": ("秒后重试", "seconds until you can retry"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import counter, oidc, portal
+from api.routes import agents, counter, oidc, portal
 
 __all__ = ["routes"]
 
@@ -12,3 +12,4 @@ routes = APIRouter()
 routes.include_router(oidc.router)
 routes.include_router(portal.router)
 routes.include_router(counter.router)
+routes.include_router(agents.router)  # enterprise agents in the portal

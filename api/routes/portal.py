@@ -22,12 +22,13 @@ from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see
 from certificates import records
 from certificates.blobs import BlobNotFound, DatabaseBlobStore
 from certificates.holders import PiiVault
+from certificates.models import Licence
 from ecert.errors import EcertError, NotFound
 from ecert.runtime import Runtime
 from identity import accounts, counter, login
 from identity.models import LoginSession
 
-__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited"]
+__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited", "licence_pdf_response"]
 
 for _error in (accounts.AccountExists, accounts.UnknownAccount, accounts.WrongCode, accounts.DocumentMismatch,
                login.LoginFailed, login.LoginLocked, login.SessionInvalid):
@@ -242,7 +243,11 @@ def licence_pdf(request: Request, session: SessionDep, runtime: RuntimeDep, lice
     row = accounts.get_account(session, current.account_id)
     mine = records.list_for_holder(session, pii, kind="person" if row.kind == "staff" else row.kind,
                                    id_number=accounts.reveal_id_number(pii, row), limit=1000)
-    licence = next((l for l in mine if l.id == licence_id and l.pdf_blob_key), None)
+    return licence_pdf_response(request, session, next((l for l in mine if l.id == licence_id), None))
+
+
+def licence_pdf_response(request: Request, session: Session, licence: Licence | None) -> Response:
+    """The sealed PDF of a licence the caller may read (None: a 404 page, same as someone else's licence)."""
     try:
         if licence is None or licence.pdf_blob_key is None:
             raise NotFound("no such licence of yours")

@@ -22,7 +22,7 @@ from certificates.holders import PiiVault
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import counter, login, oidc
-from tests.identity.conftest import PASSWORD, bearer, new_client, person_id, phone_number, pii, token_for  # noqa: F401
+from tests.identity.conftest import PASSWORD, bearer, new_client, person_id, phone_number, pii, token_for, uscc  # noqa: F401
 
 REDIRECT = "http://localhost:8765/cb"
 
@@ -71,11 +71,17 @@ def _person_token(client: TestClient, engine: Engine, citizen: str) -> str:
 
 
 PAGES = {  # route -> who may use it
-    ("GET", "/portal"): {"citizen"},
-    ("GET", "/portal/qr"): {"citizen"},
-    ("GET", "/portal/totp"): {"citizen"},
-    ("GET", "/portal/licences/nope.pdf"): {"citizen"},
-    ("POST", "/portal/sessions/ses_nope/revoke"): {"citizen"},
+    ("GET", "/portal"): {"citizen", "enterprise"},
+    ("GET", "/portal/qr"): {"citizen", "enterprise"},
+    ("GET", "/portal/totp"): {"citizen", "enterprise"},
+    ("GET", "/portal/licences/nope.pdf"): {"citizen", "enterprise"},
+    ("POST", "/portal/sessions/ses_nope/revoke"): {"citizen", "enterprise"},
+    ("GET", "/portal/agents"): {"enterprise"},
+    ("POST", "/portal/agents"): {"enterprise"},
+    ("POST", "/portal/agents/acc_nope/remove"): {"enterprise"},
+    ("GET", "/portal/acting"): {"citizen"},
+    ("GET", "/portal/acting/acc_nope"): {"citizen"},
+    ("GET", "/portal/acting/acc_nope/licences/nope.pdf"): {"citizen"},
     ("GET", "/counter"): {"counter", "supervisor"},
     ("POST", "/counter/scan"): {"counter"},
     ("POST", "/counter/walk-in"): {"counter"},
@@ -86,18 +92,21 @@ APIS = {
     ("POST", "/api/v1/identity/verify"): {"dept-verify-token"},
     ("GET", "/api/v1/licences?department=X"): set(),  # people never act for a department
 }
-PRINCIPALS = ("anonymous", "citizen", "counter", "supervisor", "person-token", "dept-verify-token")
+PRINCIPALS = ("anonymous", "citizen", "enterprise", "counter", "supervisor", "person-token", "dept-verify-token")
 
 
 def test_role_route_matrix(client: TestClient, engine: Engine, pii: PiiVault) -> None:  # noqa: F811
     _, _, citizen = _register(client)
-    cookies = {"citizen": {"ecert_session": citizen},
+    enterprise = client.post("/portal/register", data={"name": "示例企业", "id_number": uscc(), "phone": phone_number(),
+                                                       "password": PASSWORD, "kind": "enterprise", "legal_representative": "法人"},
+                             follow_redirects=False).cookies["ecert_session"]
+    cookies = {"citizen": {"ecert_session": citizen}, "enterprise": {"ecert_session": enterprise},
                "counter": {"ecert_staff": _staff(engine, pii, client, ["counter"])},
                "supervisor": {"ecert_staff": _staff(engine, pii, client, ["supervisor"])}}
     dept = f"SEC{uuid.uuid4().hex[:4].upper()}"
     headers = {"person-token": bearer(_person_token(client, engine, citizen)),
                "dept-verify-token": bearer(token_for(client, new_client(engine, dept, ["identity:verify"])))}
-    form = {"qr": "x.y.z", "document_number": person_id(), "token": "abc"}
+    form = {"qr": "x.y.z", "document_number": person_id(), "token": "abc", "person": "acc_nope"}
     for (method, path), allowed in {**PAGES, **APIS}.items():
         for who in PRINCIPALS:
             client.cookies.clear()
