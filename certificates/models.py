@@ -23,6 +23,7 @@ __all__ = [
     "BulkJob",
     "BulkJobItem",
     "StoredBlob",
+    "LicenceAccess",
 ]
 
 _TS = sa.DateTime(timezone=True)
@@ -189,3 +190,31 @@ class StatusListToken(SQLModel, table=True):
     built_from: int = -1
     built_at: dt.datetime | None = Field(default=None, sa_type=_TS)
     token: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class LicenceAccess(SQLModel, table=True):
+    """One disclosure of a licence to an identified checker (the holder's "who checked" history).
+
+    The holder is named by the licence's blind index, never in clear; ``disclosed`` lists what the
+    checker saw (field names, and whether the holder's name and ID number were shown masked or in full).
+    Anonymous link checks are only counted (``audit.stats``), never recorded here.
+    """
+
+    __tablename__ = "licence_access"
+    __table_args__ = (sa.Index("ix_licence_access_holder", "holder_index", "holder_kind", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licence_id: str = Field(max_length=32, index=True)
+    licence_number: str = Field(max_length=64)
+    type_code: str = Field(max_length=16)
+    holder_kind: str = Field(max_length=16)
+    holder_index: str = Field(max_length=64)
+    checker_kind: str = Field(max_length=16)  # staff | department | app
+    checker_id: str = Field(max_length=64, index=True)
+    checker_name: str = Field(max_length=200)
+    checker_org: str | None = Field(default=None, max_length=64)  # service hall or department code
+    purpose: str = Field(max_length=32)
+    purpose_text: str | None = Field(default=None, max_length=200)
+    channel: str = Field(max_length=16)  # counter | api-verify | api-pdf | api-consent
+    disclosed: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    at: dt.datetime = Field(sa_type=_TS)

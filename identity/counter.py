@@ -28,11 +28,13 @@ from sqlmodel import Session, select
 
 from audit.trail import record_event
 from certificates import records
+from certificates.access_log import Disclosed, record_access, parse_purpose
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.models import Licence
 from ecert.clock import as_utc
 from ecert.errors import Conflict, Forbidden, InvalidInput, NotFound
 from identity import accounts
+from identity.checkers import staff_checker
 from identity.models import Account, CounterVisit, LoginSession, StaffMember
 from identity.tokens import ALGORITHM, AccessTokens, InvalidToken
 
@@ -298,17 +300,32 @@ def record_consent(session: Session, visit_id: str, staff_login: LoginSession, *
     return visit
 
 
-def visit_licences(session: Session, pii: PiiVault, visit_id: str, staff_login: LoginSession, *, now: dt.datetime) -> list[Licence]:
-    """The applicant's e-licences, for a consented, open visit of this hall session (audited)."""
+# What the visit page shows staff of each licence: number, type, status, validity and the holder's name in
+# full (they are serving that person), never the ID number nor the type's fields.
+COUNTER_DISCLOSURE = Disclosed(fields=(), holder_name="full", holder_id="hidden")
+
+
+def visit_licences(session: Session, pii: PiiVault, visit_id: str, staff_login: LoginSession, *, purpose: str | None,
+                   now: dt.datetime) -> list[Licence]:
+    """The applicant's e-licences, for a consented, open visit of this hall session and a declared purpose.
+
+    Each licence shown is recorded in the holder's access log (staff, hall, purpose) and audited.
+    """
     member = staff_of(session, staff_login)
     visit = get_visit(session, visit_id, staff_login, now=now)
     if visit.consent_at is None:
         raise NoConsent("the applicant has not consented to this visit reading their e-licences")
+    declared = parse_purpose(purpose)
     account = session.get(Account, visit.account_id)
     assert account is not None
     found = records.list_for_holder(session, pii, kind=account.kind, id_number=accounts.reveal_id_number(pii, account), limit=200)
+    checker = staff_checker(session, member)
+    for licence in found:
+        record_access(session, licence=licence, checker=checker, purpose=declared, channel="counter",
+                      disclosed=COUNTER_DISCLOSURE, now=now)
     record_event(session, action="identity.counter.licences-read", actor=f"staff:{member.account_id}",
-                 target=f"account:{account.id}", details={"visit": visit.id, "count": len(found), "hall": visit.hall}, at=now)
+                 target=f"account:{account.id}", details={"visit": visit.id, "count": len(found), "hall": visit.hall,
+                                                          "purpose": declared.code}, at=now)
     return found
 
 

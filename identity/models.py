@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = ["ApiClient", "Account", "EnterpriseAgent", "RecoveryCode", "LoginThrottle", "LoginSession", "LoginRecord",
-           "RelyingParty", "AuthorizationCode", "RefreshToken", "RevokedToken", "StaffMember", "CounterVisit"]
+           "RelyingParty", "AuthorizationCode", "RefreshToken", "RevokedToken", "StaffMember", "CounterVisit", "Consent"]
 
 _TS = sa.DateTime(timezone=True)
 
@@ -146,6 +146,7 @@ class RelyingParty(SQLModel, table=True):
     redirect_uris: str = Field(max_length=4000)
     scopes: str = Field(max_length=1000)
     secret_hash: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=200)  # shown on the consent screen
     created_at: dt.datetime = Field(sa_type=_TS)
     created_by: str = Field(max_length=128)
     disabled_at: dt.datetime | None = Field(default=None, sa_type=_TS)
@@ -231,3 +232,23 @@ class CounterVisit(SQLModel, table=True):
     consent_at: dt.datetime | None = Field(default=None, sa_type=_TS)
     consent_by: str | None = Field(default=None, max_length=16)  # applicant (in the QR) | recorded (by staff)
     ended_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+
+
+class Consent(SQLModel, table=True):
+    """A standing consent: the holder lets a platform app use scopes beyond sign-in (``licences:own``).
+
+    At most one live row (``revoked_at`` None) per account and app; granting more widens it.
+    Revoking it ends the app's refresh tokens for the account and refuses its reads at once.
+    """
+
+    __tablename__ = "identity_consent"
+
+    id: str = Field(primary_key=True, max_length=32)
+    account_id: str = Field(max_length=32, foreign_key="identity_account.id", index=True)
+    client_id: str = Field(max_length=64, index=True)
+    scopes: str = Field(max_length=1000)
+    purpose: str = Field(max_length=32)
+    purpose_text: str | None = Field(default=None, max_length=200)
+    granted_at: dt.datetime = Field(sa_type=_TS)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    revoked_by: str | None = Field(default=None, max_length=128)

@@ -24,6 +24,8 @@ from sqlmodel import Session, col, select
 from audit.trail import record_event
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput
+from certificates.access_log import parse_purpose
+from identity import consents
 from identity.grants import InvalidClient, InvalidRequest, InvalidScope, OAuthError
 from identity.models import Account, AuthorizationCode, LoginSession, RefreshToken, RelyingParty, RevokedToken
 from identity.passwords import keyed_hash
@@ -138,8 +140,11 @@ def _check_redirect(uri: str) -> str:
 
 def register_relying_party(
     session: Session, *, name: str, redirect_uris: Sequence[str], scopes: Sequence[str] = ("openid", "profile"),
-    confidential: bool = True, actor: str, now: dt.datetime,
+    confidential: bool = True, actor: str, now: dt.datetime, purpose: str | None = None,
 ) -> NewRelyingParty:
+    """A platform app; ``purpose`` (a purpose code or short text) is shown on the consent screen and
+    recorded with every licence it reads under a standing consent."""
+    declared = parse_purpose(purpose) if purpose else None
     uris = [_check_redirect(u.strip()) for u in redirect_uris if u.strip()]
     wanted = parse_scopes(" ".join(scopes))
     if not uris or "openid" not in wanted or any(s not in OIDC_SCOPES for s in wanted):
@@ -147,7 +152,8 @@ def register_relying_party(
     client_id = "rp_" + secrets.token_hex(10)
     secret = secrets.token_urlsafe(32) if confidential else None
     row = RelyingParty(client_id=client_id, name=name.strip()[:200], redirect_uris="\n".join(uris), scopes=format_scopes(wanted),
-                       secret_hash=keyed_hash("rp", client_id, secret) if secret else None, created_at=now, created_by=actor)
+                       secret_hash=keyed_hash("rp", client_id, secret) if secret else None, created_at=now, created_by=actor,
+                       purpose=(declared.text or declared.code) if declared else None)
     session.add(row)
     session.flush()
     record_event(session, action="identity.rp.create", actor=actor, target=f"client:{client_id}",
@@ -230,6 +236,8 @@ def exchange_code(
         raise InvalidGrant("the PKCE code_verifier does not match")
     row.used_at = now
     session.add(row)
+    if consents.needed(session, row.account_id, party.client_id, parse_scopes(row.scope)):
+        raise InvalidGrant("the holder's consent to this scope was revoked")
     account = session.get(Account, row.account_id)
     assert account is not None
     family = "fam_" + secrets.token_hex(8)
@@ -304,6 +312,8 @@ def refresh(
     account = session.get(Account, row.account_id)
     if account is None or account.disabled_at is not None:
         raise InvalidGrant("the account is disabled")
+    if consents.needed(session, row.account_id, row.client_id, wanted):
+        raise InvalidGrant("the holder revoked their consent to this app")
     row.rotated_at = now
     session.add(row)
     return _issue(session, tokens, account, client_id=row.client_id, scope=format_scopes(wanted), acr=row.acr,

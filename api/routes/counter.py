@@ -3,15 +3,17 @@
 A staff member logs in (username and password; their session is the hall session), scans or
 pastes an applicant's counter QR (a barcode scanner types it into the field), or finds an
 applicant without a phone by the ID document they check in person; then records the in-person
-check, the applicant's consent, and reads the applicant's e-licences for this visit only.
+check, the applicant's consent, and reads the applicant's e-licences for this visit only, for a
+declared purpose (each licence shown goes into the holder's "who checked" history).
 Citizen sessions are never accepted here, nor staff sessions in the portal.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
@@ -20,6 +22,7 @@ from api.problems import register_problem_type
 from api.routes.portal import client_ip, pii_for, portal_session, rate_limited
 from api.security import token_service
 from api.web import STAFF_COOKIE, render, see_other, set_cookie
+from certificates.access_log import PURPOSES
 from ecert.errors import EcertError
 from identity import accounts, counter, login
 from identity.models import Account, LoginSession, StaffMember
@@ -122,22 +125,26 @@ def walk_in(request: Request, session: SessionDep, runtime: RuntimeDep, document
 
 
 @router.get("/counter/visits/{visit_id}")
-def visit_page(request: Request, session: SessionDep, runtime: RuntimeDep, visit_id: str, show: bool = False) -> Response:
+def visit_page(request: Request, session: SessionDep, runtime: RuntimeDep, visit_id: str, show: bool = False,
+               purpose: Annotated[str | None, Query(max_length=400)] = None) -> Response:
     staff = _staff(request, session, runtime)
     if staff is None:
         return see_other("/counter/login")
     now = runtime.clock.now()
     try:
         visit = counter.get_visit(session, visit_id, staff[0], now=now)
-        licences = counter.visit_licences(session, pii_for(runtime), visit_id, staff[0], now=now) if show else None
+        licences = counter.visit_licences(session, pii_for(runtime), visit_id, staff[0], purpose=purpose,
+                                          now=now) if show else None
     except EcertError as exc:
         return _fail(request, session, exc, staff)
     session.commit()
     applicant = accounts.view(accounts.get_account(session, visit.account_id))
-    return render(request, "visit.html", visit=visit, applicant=applicant, licences=licences, member=staff[1])
+    return render(request, "visit.html", visit=visit, applicant=applicant, licences=licences, member=staff[1],
+                  purposes=[p for p in PURPOSES if p != "other"], purpose=purpose or "service")
 
 
-def _visit_action(request: Request, session: Session, runtime: RuntimeDep, visit_id: str, action: str, **form: str) -> Response:
+def _visit_action(request: Request, session: Session, runtime: RuntimeDep, visit_id: str, action: str, purpose: str = "",
+                  **form: str) -> Response:
     staff = _staff(request, session, runtime)
     if staff is None:
         return see_other("/counter/login")
@@ -158,7 +165,8 @@ def _visit_action(request: Request, session: Session, runtime: RuntimeDep, visit
             session.rollback()
         return render(request, "message.html", status_code=exc.status, detail=exc.detail)
     session.commit()
-    return see_other(f"/counter/visits/{visit_id}" + ("?show=1" if action == "consent" else ""))
+    shown = "?" + urlencode({"show": 1, "purpose": purpose}) if action == "consent" and purpose else ""
+    return see_other(f"/counter/visits/{visit_id}{shown}")
 
 
 @router.post("/counter/visits/{visit_id}/proof")
@@ -169,8 +177,10 @@ def proof(request: Request, session: SessionDep, runtime: RuntimeDep, visit_id: 
 
 
 @router.post("/counter/visits/{visit_id}/consent")
-def consent(request: Request, session: SessionDep, runtime: RuntimeDep, visit_id: str) -> Response:
-    return _visit_action(request, session, runtime, visit_id, "consent")
+def consent(request: Request, session: SessionDep, runtime: RuntimeDep, visit_id: str,
+            purpose: Annotated[str, Form(max_length=400)] = "") -> Response:
+    """Record the applicant's consent; with a purpose chosen, show their licences for it at once."""
+    return _visit_action(request, session, runtime, visit_id, "consent", purpose=purpose)
 
 
 @router.post("/counter/visits/{visit_id}/end")

@@ -2,12 +2,16 @@
 revocation (RFC 7009) and introspection (RFC 7662). The token endpoint is ``/oauth/token``
 (api/routes/oauth.py), the keys ``/.well-known/jwks.json``.
 
-Registered platform applications are first-party: a logged-in person is not asked to consent
-again; an unknown client or redirect URI gets an error page, never a redirect.
+Registered platform applications are first-party for signing in (``openid``, ``profile``): a
+logged-in person is not asked again. Any other scope (``licences:own``) needs the person's standing
+consent (:mod:`identity.consents`): the authorization endpoint shows a consent screen (zh/en) until
+it is granted, and remembers the grant. An unknown client or redirect URI gets an error page, never
+a redirect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -17,13 +21,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from api.routes.oauth import _NO_STORE, _client_auth, _oauth_error, introspect, server_metadata
+from api.routes.disclosures import TEXT  # noqa: F401 - the consent screen's texts
 from api.routes.portal import portal_session
 from api.security import bearer_token, token_service
 from api.web import render
 from ecert.errors import InvalidInput
-from identity import oidc
+from identity import consents, oidc
 from identity.accounts import ACR_LEVELS
 from identity.grants import OAuthError
+from identity.models import LoginSession, RelyingParty
 from identity.tokens import InvalidToken
 
 __all__ = ["router"]
@@ -58,15 +64,19 @@ def discovery(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
 
+_REQUEST_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+                   "code_challenge_method")
+
+
+def _check(session: SessionDep, params: Mapping[str, str | None]) -> oidc.AuthorizationRequest:
+    return oidc.check_authorization_request(session, **{name: params.get(name) for name in _REQUEST_PARAMS})
+
+
 @router.get("/oauth/authorize", summary="Authorization endpoint (code flow, PKCE S256 required)")
 def authorize(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
     q = request.query_params
     try:
-        checked = oidc.check_authorization_request(
-            session, client_id=q.get("client_id"), redirect_uri=q.get("redirect_uri"), response_type=q.get("response_type"),
-            scope=q.get("scope"), state=q.get("state"), nonce=q.get("nonce"), code_challenge=q.get("code_challenge"),
-            code_challenge_method=q.get("code_challenge_method"),
-        )
+        checked = _check(session, q)
     except InvalidInput as exc:  # no trusted redirect URI: tell the person, not the (unknown) client
         return render(request, "message.html", status_code=400, detail=exc.detail)
     except OAuthError as exc:
@@ -78,9 +88,56 @@ def authorize(request: Request, session: SessionDep, runtime: RuntimeDep) -> Res
             return _back(checked.redirect_uri, {"error": "login_required", "state": checked.state})
         next_url = "/oauth/authorize?" + urlencode([(k, v) for k, v in q.multi_items() if k != "prompt"])
         return RedirectResponse("/portal/login?" + urlencode({"next": next_url}), status_code=303)
+    if consents.needed(session, current.account_id, checked.client.client_id, checked.scope):
+        if q.get("prompt") == "none":
+            return _back(checked.redirect_uri, {"error": "consent_required", "state": checked.state})
+        return _consent_screen(request, session, checked, q)
+    return _code(session, runtime, checked, current)
+
+
+def _code(session: SessionDep, runtime: RuntimeDep, checked: oidc.AuthorizationRequest, current: LoginSession) -> Response:
     code = oidc.issue_code(session, checked, current, now=runtime.clock.now())
     session.commit()  # the client redeems the code at once; FastAPI would commit only after sending
     return _back(checked.redirect_uri, {"code": code, "state": checked.state, "iss": token_service(runtime).issuer})
+
+
+def _consent_screen(request: Request, session: SessionDep, checked: oidc.AuthorizationRequest,
+                    params: Mapping[str, str]) -> Response:
+    party = session.get(RelyingParty, checked.client.client_id)
+    assert party is not None
+    hidden = [(name, params[name]) for name in _REQUEST_PARAMS if params.get(name)]
+    return render(request, "consent.html", app_name=party.name, scopes=checked.scope, purpose=consents.purpose_of(party),
+                  params=hidden)
+
+
+@router.post("/oauth/authorize/consent", include_in_schema=False)
+def consent_submit(
+    request: Request, session: SessionDep, runtime: RuntimeDep, decision: Annotated[str, Form(max_length=8)],
+    client_id: Annotated[str, Form(max_length=64)], redirect_uri: Annotated[str, Form(max_length=1000)],
+    response_type: Annotated[str, Form(max_length=16)], scope: Annotated[str, Form(max_length=1000)],
+    code_challenge: Annotated[str, Form(max_length=128)], code_challenge_method: Annotated[str, Form(max_length=8)],
+    state: Annotated[str | None, Form(max_length=1000)] = None, nonce: Annotated[str | None, Form(max_length=1000)] = None,
+) -> Response:
+    """The consent screen's answer: a same-origin POST (the SameSite=Lax session cookie does not cross sites)."""
+    params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": response_type, "scope": scope,
+              "state": state, "nonce": nonce, "code_challenge": code_challenge, "code_challenge_method": code_challenge_method}
+    try:
+        checked = _check(session, params)
+    except InvalidInput as exc:
+        return render(request, "message.html", status_code=400, detail=exc.detail)
+    except OAuthError as exc:
+        return _back(redirect_uri, {"error": exc.error, "error_description": exc.detail, "state": state})
+    current = portal_session(request, session, runtime)
+    if current is None:
+        next_url = "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v})
+        return RedirectResponse("/portal/login?" + urlencode({"next": next_url}), status_code=303)
+    if decision != "allow":
+        return _back(checked.redirect_uri, {"error": "access_denied", "error_description": "the person declined",
+                                            "state": checked.state})
+    party = session.get(RelyingParty, checked.client.client_id)
+    assert party is not None
+    consents.grant(session, party, account_id=current.account_id, scopes=checked.scope, now=runtime.clock.now())
+    return _code(session, runtime, checked, current)
 
 
 def _back(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:

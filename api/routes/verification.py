@@ -1,6 +1,10 @@
 """Public verification: the page behind every QR code, its JSON twin, PDF upload, the trust bundle.
 
-No authentication. Lookups are rate limited per client IP (token bucket; a lookup that finds
+No authentication needed: anonymous lookups are only counted (``verify.link`` statistics). A caller
+that sends a bearer token (a department client, a platform app acting with a person's token,
+counter staff) is an identified checker: it must declare ``purpose`` and what the verdict
+disclosed is recorded in the holder's access log (:mod:`verify.identified`) before the answer
+is sent; it is shown no more than anyone else. Lookups are rate limited per client IP (token bucket; a lookup that finds
 nothing costs 5 tokens, so guessing tokens is slow), answers are ``no-store`` and the page sends
 no referrer (the token is in its URL).
 """
@@ -18,9 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import TokenBuckets
-from api.security import token_service
+from api.security import BearerRequired, Principal, bearer_token, token_service
 from ca.service import authority_for
+from certificates.access_log import Checker, InvalidPurpose, Purpose, parse_purpose
+from ecert.db import session_scope
 from ecert.runtime import Runtime
+from identity import checkers, oidc
+from identity.tokens import InvalidToken
+from verify.identified import record_verdict
 from verify.publisher import BundlePublisher
 from verify.link import LinkVerifier, VerificationCounter
 from verify.model import Outcome, Verdict
@@ -32,6 +41,8 @@ __all__ = ["router", "services"]
 
 register_problem_type("verification-timeout", "Verification took too long",
                       "The uploaded PDF could not be checked within the time limit; it is probably hostile or broken.")
+for _error in (InvalidPurpose, checkers.UnknownChecker):
+    register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 register_problem_type("unsupported-media-type", "Unsupported media type",
                       "Send the PDF as application/pdf or as the file field of multipart/form-data.")
 
@@ -46,7 +57,7 @@ class Services:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.counter = VerificationCounter(runtime.engine, runtime.clock)
-        self.link = LinkVerifier(runtime.engine, runtime.clock, public_url=settings.public_url, counter=self.counter)
+        self.link = LinkVerifier(runtime.reader, runtime.clock, public_url=settings.public_url, counter=self.counter)
         self.pdf = PdfVerifier(runtime.engine, runtime.clock, authority_for(runtime), self.link,
                                limits=PdfLimits(max_bytes=settings.max_upload_bytes))
         self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime),
@@ -116,6 +127,40 @@ async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Resp
     return verdict
 
 
+def _principal(request: Request) -> Principal | None:
+    """The caller of an identified check (a bearer token), None when anonymous; 401 for a bad token."""
+    if "authorization" not in request.headers:
+        return None
+    try:
+        return Principal.from_token(token_service(request.app.state.runtime).verify(bearer_token(request)))
+    except InvalidToken as exc:
+        raise BearerRequired(exc.detail) from exc
+
+
+def _checker(runtime: Runtime, caller: Principal) -> Checker:
+    with session_scope(runtime.engine) as session:
+        if caller.kind in ("person", "staff") and oidc.is_revoked(session, caller.token_id):
+            raise BearerRequired("the access token was revoked")
+        return checkers.checker_for(session, kind=caller.kind, subject=caller.subject, client_id=caller.client_id,
+                                    department=caller.department)
+
+
+def _record(runtime: Runtime, verdict: Verdict, checker: Checker, purpose: Purpose, channel: str,
+            token: str | None = None) -> None:
+    """The disclosure and its audit event, committed before the verdict is answered."""
+    with session_scope(runtime.engine) as session:
+        record_verdict(session, verdict, checker=checker, purpose=purpose, channel=channel, now=verdict.checked_at,
+                       token=token)
+
+
+async def _identified(request: Request, purpose: str | None) -> tuple[Checker, Purpose] | None:
+    caller = _principal(request)
+    if caller is None:
+        return None
+    declared = parse_purpose(purpose)
+    return await run_in_threadpool(_checker, request.app.state.runtime, caller), declared
+
+
 @router.get("/v/{token}", summary="The verification page behind a QR code (HTML, or JSON by Accept)",
             response_class=HTMLResponse, responses={404: {"description": "no such licence (same page)"}})
 async def page(token: str, request: Request, svc: ServicesDep,
@@ -132,11 +177,19 @@ async def page(token: str, request: Request, svc: ServicesDep,
     return HTMLResponse(html, status_code=_status(verdict), headers=headers)
 
 
-@router.get("/api/v1/verify/{token}", summary="Verification by token, as JSON")
-async def verify_token(token: str, request: Request, svc: ServicesDep) -> Response:
+_PURPOSE = Query(max_length=400, description="Why an identified caller (bearer token) checks: a purpose code "
+                "(service, eligibility, employment, transaction, inspection) or a short free text. Required with a token.")
+
+
+@router.get("/api/v1/verify/{token}", summary="Verification by token, as JSON (identified with a bearer token and purpose)")
+async def verify_token(token: str, request: Request, svc: ServicesDep,
+                       purpose: Annotated[str | None, _PURPOSE] = None) -> Response:
+    identified = await _identified(request, purpose)
     verdict = await _lookup(request, svc, token)
     if isinstance(verdict, Response):
         return verdict
+    if identified is not None:
+        await run_in_threadpool(_record, request.app.state.runtime, verdict, *identified, "api-verify", token)
     return JSONResponse(verdict.to_json(), status_code=_status(verdict), headers=_HEADERS)
 
 
@@ -175,7 +228,8 @@ async def _pdf_bytes(request: Request, body: bytes, limit: int) -> bytes | Respo
 
 @router.post("/api/v1/verify/pdf", summary="Verify a sealed PDF (application/pdf body or multipart field 'file')",
              responses={413: {"description": "larger than max_upload_bytes"}, 429: {"description": "rate limited"}})
-async def verify_pdf(request: Request, svc: ServicesDep) -> Response:
+async def verify_pdf(request: Request, svc: ServicesDep, purpose: Annotated[str | None, _PURPOSE] = None) -> Response:
+    identified = await _identified(request, purpose)
     limited = _limited(request, svc, _PDF_COST)
     if limited is not None:
         return limited
@@ -194,6 +248,8 @@ async def verify_pdf(request: Request, svc: ServicesDep) -> Response:
     except asyncio.TimeoutError:
         return problem_response(request, status=503, slug="verification-timeout", title="Verification took too long",
                                 detail="the PDF could not be checked in time", headers={"Retry-After": "60"})
+    if identified is not None:
+        await run_in_threadpool(_record, request.app.state.runtime, verdict, *identified, "api-pdf")
     return JSONResponse(verdict.to_json(), headers=_HEADERS)
 
 
