@@ -12,6 +12,7 @@ from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
 from api.routes import clients
 from api.routes import departments
+from api.routes import disclosures
 from api.routes import health
 from api.routes import licences
 from api.routes import accounts
@@ -50,6 +51,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
     app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(accounts.routes)  # OpenID Connect provider, citizen portal, counter console
+    app.include_router(disclosures.router)  # who checked my licences, my consents (portal)
+    app.include_router(disclosures.api_router)  # /api/v1/me/licences for apps under a standing consent
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
     app.include_router(verification.router)  # public verification: /v/{token}, /api/v1/verify/*, trust bundle
     return app
