@@ -58,7 +58,7 @@ class LicenceService:
         licence = records.get_licence(session, actor, licence_id)
         if not licence.pdf_blob_key:
             raise NoDocument(f"licence {licence.number} has no stored PDF")
-        return self.blobs.get(session, licence.pdf_blob_key)
+        return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
     def holder_pdf(self, session: Session, kind: str, id_number: str, licence_id: str) -> bytes:
         mine = {l.id: l for l in records.list_for_holder(session, self.issuer.pii, kind=kind, id_number=id_number, limit=1000)}
@@ -67,7 +67,7 @@ class LicenceService:
             raise records.LicenceNotFound(f"no licence {licence_id} among yours")
         if not licence.pdf_blob_key:
             raise NoDocument(f"licence {licence.number} has no stored PDF")
-        return self.blobs.get(session, licence.pdf_blob_key)
+        return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
     def submit_bulk(self, session: Session, actor: Actor, *, department: str, type_code: str, rows: list[Any]) -> BulkJob:
         job = create_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows)

@@ -48,8 +48,16 @@ class Settings(BaseSettings):
     ca_organization: str = Field("Example Province Government", min_length=1, max_length=40)
     ca_country: str = Field("CN", pattern=r"^[A-Z]{2}$")
 
-    blob_store: Literal["database", "filesystem"] = "database"
+    blob_store: Literal["database", "filesystem", "s3"] = "database"
     blob_dir: Path | None = None  # filesystem blobs; default <data_dir>/blobs
+    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://", description="None: AWS's own endpoint")
+    s3_bucket: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_region: str = Field("us-east-1", min_length=1)
+    s3_access_key_id: str | None = None  # None with no secret: boto3's chain (AWS_* variables, instance role)
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = Field("", pattern=r"^/?([A-Za-z0-9][A-Za-z0-9_.-]*/?)*$", max_length=100)
+    s3_path_style: bool = True  # MinIO, Ceph RGW; false for virtual-hosted buckets (AWS)
+    s3_timeout: float = Field(10.0, gt=0)
 
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
@@ -78,6 +86,10 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.vault_addr and not (self.vault_token or (self.vault_role_id and self.vault_secret_id)):
             raise ValueError("vault_addr is set: also set vault_token or vault_role_id + vault_secret_id")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("blob_store is s3: also set s3_bucket")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("set both s3_access_key_id and s3_secret_access_key, or neither")
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs database_url pointing at PostgreSQL")

@@ -27,6 +27,7 @@ from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import TransitKeyStore, VaultConnection, VaultCredentials
 from keys.openbao import ManagedOpenBao, free_port
+from tests.s3server import MotoS3
 
 POSTGRES_URL = os.environ.get("ECERT_TEST_POSTGRES_URL")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -159,3 +160,19 @@ def live_url(runtime: Runtime) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """One S3-compatible server (moto's, over HTTP on loopback) for the session; tests make their own buckets."""
+    server = MotoS3(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_s3(tmp_path: Path) -> Iterator[MotoS3]:
+    """An S3 server of the test's own, for tests that stop or restart it."""
+    server = MotoS3(tmp_path / "s3").start()
+    yield server
+    server.stop()

@@ -10,10 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import register_problem_type
 from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
-from certificates.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, DatabaseBlobStore, FileBlobStore
+from certificates.blobs import (
+    BlobCorrupted, BlobNotFound, BlobStore, BlobStoreUnavailable, DatabaseBlobStore, FileBlobStore,
+)
 from certificates.issuance import Actor
 from certificates.service import LicenceService
-from ecert.errors import Forbidden
+from ecert.errors import ConfigurationError, Forbidden
 from ecert.runtime import Runtime
 from ecert.settings import Settings
 
@@ -24,7 +26,7 @@ _ERRORS = (
     identifiers.InvalidLicenceNumber, lifecycle.InvalidTransition, lifecycle.InvalidEffectiveDate,
     types.UnknownLicenceType, types.ForeignLicenceType, issuance.IdempotencyKeyReused,
     issuance.IdempotentRequestInProgress, records.LicenceNotFound, bulk.JobNotFound, bulk.JobFinished,
-    service.NoDocument, BlobNotFound, BlobStoreUnavailable,
+    service.NoDocument, BlobNotFound, BlobStoreUnavailable, BlobCorrupted,
 )
 for _error in _ERRORS:
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
@@ -38,10 +40,25 @@ def _sealing(runtime: Runtime) -> tuple[Any, Any]:
 
 
 def blob_store_for(settings: Settings) -> BlobStore:
-    """Where sealed PDFs live: in the database (default) or as files (``ECERT_BLOB_STORE=filesystem``)."""
+    """Where sealed PDFs live: in the database (default), as files or in an S3 bucket (``ECERT_BLOB_STORE``)."""
     if settings.blob_store == "filesystem":
         return FileBlobStore(settings.blob_dir or settings.data_dir / "blobs")
+    if settings.blob_store == "s3":
+        return _s3_store(settings)
     return DatabaseBlobStore()
+
+
+def _s3_store(settings: Settings) -> BlobStore:
+    try:
+        from certificates.blobs_s3 import S3BlobStore
+    except ImportError as exc:  # boto3 is the optional extra ``s3``
+        raise ConfigurationError("blob_store s3 needs boto3: pip install 'ecert[s3]'") from exc
+    secret = settings.s3_secret_access_key
+    return S3BlobStore(
+        bucket=settings.s3_bucket or "", endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id, secret_access_key=secret.get_secret_value() if secret else None,
+        prefix=settings.s3_prefix, path_style=settings.s3_path_style, timeout=settings.s3_timeout,
+    )
 
 
 def licence_service(runtime: Runtime) -> LicenceService:
