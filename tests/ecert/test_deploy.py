@@ -86,3 +86,4 @@ def test_container_image_installs_every_package() -> None:
     copied = set(re.findall(r"^COPY (\w+) \1$", text, re.M))
     assert {p.rstrip("*") for p in packages} == copied
     assert "ECERT_ENVIRONMENT=production" in text and "USER ecert" in text
+    assert '--wheel-dir /wheels ".[s3]"' in text  # ECERT_BLOB_STORE=s3 works in the image
