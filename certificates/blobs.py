@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -136,3 +137,14 @@ class FileBlobStore:
 
     def exists(self, session: Session, key: str) -> bool:
         return self._path(key).is_file()
+
+    def entries(self, under: str = "") -> Iterator[tuple[str, dt.datetime]]:
+        """(key, last modified) of every stored file under ``under`` (temporary files excluded), for orphan collection."""
+        for path in sorted(self.root.glob(f"{under}**/*")):
+            if path.is_file() and not path.name.startswith("."):
+                modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+                yield path.relative_to(self.root).as_posix(), modified
+
+    def delete(self, session: Session, key: str) -> None:
+        """Remove an orphan file (a key no licence names); a missing file is not an error."""
+        self._path(key).unlink(missing_ok=True)

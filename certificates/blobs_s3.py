@@ -3,7 +3,7 @@
 Same contract as :class:`certificates.blobs.FileBlobStore`: the object is written *before* the
 caller's transaction commits, so a committed licence never points at a missing PDF; a
 transaction that rolls back after the write leaves an orphan object (no licence row names it),
-which :meth:`S3BlobStore.keys` lists for garbage collection. Keys name one licence each, so a
+which :mod:`certificates.orphans` finds and removes. Keys name one licence each, so a
 retried write re-puts the same bytes under the same key.
 
 Integrity: each put carries ``Content-MD5`` (the server refuses a body damaged in transit) and
@@ -15,6 +15,7 @@ error answer other than "no such key" raise :class:`BlobStoreUnavailable` (HTTP 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
@@ -103,12 +104,12 @@ class S3BlobStore:
             return False
         return True
 
-    def keys(self, under: str = "") -> Iterator[str]:
-        """Every stored key (without the prefix) under ``under``, for audits and orphan collection."""
+    def entries(self, under: str = "") -> Iterator[tuple[str, dt.datetime]]:
+        """(key without the prefix, last modified) of every object under ``under``, for orphan collection."""
         pages = iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + under))
         while (page := self._call("list", under or "/", lambda: next(pages, None))) is not None:
             for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix):]
+                yield item["Key"][len(self.prefix):], item["LastModified"]
 
     def delete(self, session: Session, key: str) -> None:
         """Remove an orphan object (a key no licence names); deleting a missing key is not an error."""

@@ -4,4 +4,4 @@ Each module defines ``register(subparsers)`` adding its commands; a command hand
 signature ``(args, settings) -> int``. Add a module name to ``MODULES`` to publish it.
 """
 
-MODULES: tuple[str, ...] = ("ca", "licences", "audit", "clients", "verify", "accounts")
+MODULES: tuple[str, ...] = ("ca", "licences", "audit", "clients", "verify", "accounts", "blobs")

@@ -6,6 +6,7 @@ MinIO and Ceph were not reachable from the machines these tests run on.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import random
 import uuid
@@ -19,7 +20,9 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from api.routes.licensing import blob_store_for
+from audit.models import AuditEvent
 from certificates.blobs_s3 import S3BlobStore
+from certificates.orphans import collect_orphans, find_orphans
 from certificates.models import Licence
 from ecert.runtime import Runtime
 from tests.api.test_licence_authz import Department
@@ -44,7 +47,8 @@ def objects(server: MotoS3, bucket: str) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_server: MotoS3) -> str:
+def bucket(s3_server: MotoS3, runtime: Runtime) -> str:
+    """One bucket per database backend, so every object in it belongs to that database's licences or is an orphan."""
     return s3_server.new_bucket()
 
 
@@ -131,3 +135,22 @@ def test_the_setting_selects_the_s3_store(runtime: Runtime, s3_server: MotoS3, b
     store = blob_store_for(s3_runtime(runtime, s3_server, bucket).settings)
     assert isinstance(store, S3BlobStore) and store.bucket == bucket and store.prefix == f"{PREFIX}/"
     assert SECRET_KEY not in repr(store)
+
+
+def test_orphans_are_collected_and_licences_kept(s3_client: TestClient, s3_server: MotoS3, bucket: str,
+                                                 uid: str) -> None:
+    runtime: Runtime = s3_client.app.state.runtime  # type: ignore[attr-defined]
+    dept = Department(s3_client, runtime, f"G{uid.upper()}")
+    store = blob_store_for(runtime.settings)
+    orphan = f"licences/{dept.code}/{uuid.uuid4().hex}.pdf"  # as left by an issuance whose commit failed
+    store.put(None, orphan, b"%PDF-1.7 never committed")  # type: ignore[arg-type]
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
+    with Session(runtime.engine) as session:
+        found = [o.key for o in find_orphans(session, store, before=later)]  # type: ignore[arg-type]
+    assert orphan in found and f"licences/{dept.code}/{dept.licence_id}.pdf" not in found
+    deleted = collect_orphans(runtime.engine, store, before=later, actor="test")  # type: ignore[arg-type]
+    assert orphan in [o.key for o in deleted] and not store.exists(None, orphan)  # type: ignore[arg-type]
+    with Session(runtime.engine) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.target == f"blob:{orphan}")).one()
+        assert event.action == "certificates.blob.collect"
+    assert s3_client.get(f"/api/v1/licences/{dept.licence_id}/pdf", headers=dept.headers).status_code == 200

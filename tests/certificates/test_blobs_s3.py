@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from certificates.blobs import BlobCorrupted, BlobNotFound, BlobStoreUnavailable
+from certificates.blobs import FileBlobStore
 from certificates.blobs_s3 import S3BlobStore
+from certificates.orphans import find_orphans
+from ecert.cli import main
 from ecert.db import session_scope
 from ecert.errors import ConfigurationError
 from ecert.settings import load_settings
@@ -18,6 +25,7 @@ from keys.openbao import free_port
 from tests.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 64
+HOUR = dt.timedelta(hours=1)
 
 
 def store_on(server: MotoS3, bucket: str, prefix: str = "") -> S3BlobStore:
@@ -38,7 +46,7 @@ def test_round_trip_under_the_prefix_and_a_retried_put_is_harmless(s3_server: Mo
     assert head["ContentType"] == "application/pdf" and head["Metadata"]["sha256"] == hashlib.sha256(PDF).hexdigest()
     assert store.get(None, key, sha256=hashlib.sha256(PDF).hexdigest()) == PDF  # type: ignore[arg-type]
     assert store.exists(None, key) and not store.exists(None, f"licences/D{uid}/none.pdf")  # type: ignore[arg-type]
-    assert list(store.keys()) == [key]
+    assert [k for k, _ in store.entries()] == [key]
     with pytest.raises(BlobNotFound):
         store.get(None, f"licences/D{uid}/none.pdf")  # type: ignore[arg-type]
     for bad in ("../x", "/etc/passwd", "a/../../b", ""):
@@ -71,10 +79,12 @@ def test_a_rolled_back_transaction_leaves_an_orphan_never_a_dangling_record(s3_s
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         store.put(session, key, PDF)  # written before the commit...
         raise RuntimeError("the issuance failed after the write")  # ...which never happens
-    assert list(store.keys("licences/")) == [key]  # the orphan is listed for collection
+    with Session(engine) as session:  # no licence names it: an orphan, listed for collection
+        assert [o.key for o in find_orphans(session, store, before=dt.datetime.now(dt.timezone.utc) + HOUR)] == [key]
+        assert find_orphans(session, store, before=dt.datetime.now(dt.timezone.utc) - HOUR) == []  # too young
     store.delete(None, key)  # type: ignore[arg-type]
     store.delete(None, key)  # type: ignore[arg-type]  # deleting twice is not an error
-    assert list(store.keys()) == []
+    assert list(store.entries()) == []
 
 
 def test_an_unreachable_or_misconfigured_store_is_unavailable(private_s3: MotoS3, uid: str,
@@ -115,3 +125,30 @@ def test_s3_settings_are_checked_and_the_secret_is_masked() -> None:
     for bad in ({"s3_endpoint_url": "ftp://x"}, {"s3_prefix": "../up"}, {"s3_bucket": "Not_A_Bucket"}):
         with pytest.raises(ConfigurationError):
             load_settings(blob_store="s3", **{"s3_bucket": "ecert-pdfs", **bad})
+
+
+def test_the_orphans_command_lists_then_deletes(s3_server: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str], uid: str) -> None:
+    monkeypatch.setenv("ECERT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ECERT_DEMO", "false")
+    for name in ("ECERT_DATABASE_URL", "ECERT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = s3_server.new_bucket()
+    s3_env = {"ECERT_BLOB_STORE": "s3", "ECERT_S3_ENDPOINT_URL": s3_server.url, "ECERT_S3_BUCKET": bucket,
+              "ECERT_S3_ACCESS_KEY_ID": ACCESS_KEY, "ECERT_S3_SECRET_ACCESS_KEY": SECRET_KEY, "ECERT_S3_PREFIX": "p"}
+    files = FileBlobStore(tmp_path / "blobs")
+    for env, store in ((s3_env, store_on(s3_server, bucket, prefix="p")), ({"ECERT_BLOB_STORE": "filesystem"}, files)):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        key = f"licences/D{uid}/{uid}.pdf"
+        store.put(None, key, PDF)  # type: ignore[arg-type]  # no licence in this fresh database names it
+        assert main(["blobs", "orphans", "--json"]) == 0  # default cut-off: 24 hours, so not yet
+        assert json.loads(capsys.readouterr().out)["orphans"] == []
+        assert main(["blobs", "orphans", "--older-than-hours", "0", "--json"]) == 0
+        assert [o["key"] for o in json.loads(capsys.readouterr().out)["orphans"]] == [key]
+        assert main(["blobs", "orphans", "--older-than-hours", "0", "--delete"]) == 0
+        assert capsys.readouterr().out.strip().endswith("1 orphan blob(s) deleted")
+        assert list(store.entries()) == [] and SECRET_KEY not in capsys.readouterr().err  # type: ignore[attr-defined]
+    monkeypatch.setenv("ECERT_BLOB_STORE", "database")
+    assert main(["blobs", "orphans"]) == 0
+    assert "no orphans" in capsys.readouterr().out
