@@ -57,7 +57,7 @@ class Services:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.counter = VerificationCounter(runtime.engine, runtime.clock)
-        self.link = LinkVerifier(runtime.reader, runtime.clock, public_url=settings.public_url, counter=self.counter)
+        self.link = LinkVerifier(runtime.engine, runtime.clock, public_url=settings.public_url, counter=self.counter)
         self.pdf = PdfVerifier(runtime.engine, runtime.clock, authority_for(runtime), self.link,
                                limits=PdfLimits(max_bytes=settings.max_upload_bytes))
         self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime),
