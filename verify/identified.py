@@ -21,11 +21,11 @@ __all__ = ["record_verdict"]
 
 
 def _licence_of(session: Session, verdict: Verdict, token: str | None) -> Licence | None:
-    if verdict.summary is None:
+    if verdict.licence is None:
         return None
     if token is not None:
         return records.get_by_token(session, token)
-    return session.exec(select(Licence).where(Licence.number == verdict.summary.number)).first()
+    return session.exec(select(Licence).where(Licence.number == verdict.licence.number)).first()
 
 
 def record_verdict(
@@ -34,8 +34,8 @@ def record_verdict(
 ) -> LicenceAccess | None:
     """Record what ``verdict`` disclosed to ``checker`` (found by ``token``, else by the summary's number)."""
     licence = _licence_of(session, verdict, token)
-    if licence is None or verdict.summary is None or licence.number != verdict.summary.number:
+    if licence is None or verdict.licence is None or licence.number != verdict.licence.number:
         return None
-    disclosed = disclosed_in_view(licence, verdict.summary.holder, verdict.summary.fields)
+    disclosed = disclosed_in_view(licence, verdict.licence.holder, verdict.licence.fields)
     return record_access(session, licence=licence, checker=checker, purpose=purpose, channel=channel, disclosed=disclosed,
                          now=now)
