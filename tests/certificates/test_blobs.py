@@ -50,3 +50,27 @@ def test_file_store_that_cannot_write_is_unavailable_not_a_crash(tmp_path: Path)
         store.put(None, "licences/abc.pdf", b"%PDF-1.7")  # type: ignore[arg-type]
     assert caught.value.status == 503
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_every_store_refuses_bytes_that_do_not_match_the_recorded_hash(tmp_path: Path, engine: Engine, uid: str) -> None:
+    from sqlalchemy import update
+
+    from certificates.blobs import BlobCorrupted
+    from certificates.models import StoredBlob
+
+    data = b"%PDF-1.7 " + uid.encode() * 100
+    files, rows = FileBlobStore(tmp_path), DatabaseBlobStore()
+    with session_scope(engine) as session:
+        recorded = files.put(session, f"t/{uid}.pdf", data)
+        assert rows.put(session, f"t/{uid}-db.pdf", data) == recorded
+    (tmp_path / "t" / f"{uid}.pdf").write_bytes(data.replace(b"1.7", b"1.4"))
+    with session_scope(engine) as session:
+        session.execute(update(StoredBlob).where(StoredBlob.key == f"t/{uid}-db.pdf").values(data=data[:-1]))
+    with Session(engine) as session:
+        with pytest.raises(BlobCorrupted) as caught:
+            files.get(session, f"t/{uid}.pdf", sha256=recorded)
+        assert caught.value.status == 500
+        with pytest.raises(BlobCorrupted):  # the row's own hash is checked even when the caller has none
+            rows.get(session, f"t/{uid}-db.pdf")
+        assert files.exists(session, f"t/{uid}.pdf") and not files.exists(session, f"t/{uid}-none.pdf")
+        assert rows.exists(session, f"t/{uid}-db.pdf") and not rows.exists(session, f"t/{uid}-none.pdf")
