@@ -127,3 +127,19 @@ def test_platform_admin_is_authenticated_everywhere(client: TestClient, world: d
         if response.status_code == 401 or response.status_code >= 500:
             failures.append(f"admin {method} {path}: {response.status_code} {response.text[:120]}")
     assert not failures, "\n".join(failures)
+
+
+def test_holder_reads_and_identified_checks(client: TestClient, world: dict[str, Any]) -> None:
+    """``/api/v1/me/licences`` is a holder's read through an app they consented to: department clients and the platform
+    admin are refused (403), anonymous and forged callers 401. Verification stays public, but a caller that sends a
+    token is identified: a forged one is refused (401) and a real one must declare its purpose (422)."""
+    assert client.get("/api/v1/me/licences").status_code == 401
+    assert client.get("/api/v1/me/licences", headers=bearer(FORGED)).status_code == 401
+    for headers in (world["a"].headers, world["admin"]):
+        assert client.get("/api/v1/me/licences", headers=headers).status_code == 403
+    token = "AAAAAAAAAAAAAAAAAAAAAAAA"
+    assert client.get(f"/api/v1/verify/{token}").status_code == 404  # anonymous: public
+    assert client.get(f"/api/v1/verify/{token}?purpose=service", headers=bearer(FORGED)).status_code == 401
+    assert client.get(f"/api/v1/verify/{token}", headers=world["a"].headers).status_code == 422
+    assert client.get(f"/api/v1/verify/{token}?purpose=service", headers=world["a"].headers).status_code == 404
+    assert client.post("/api/v1/verify/pdf", headers=bearer(FORGED), content=b"%PDF").status_code == 401
