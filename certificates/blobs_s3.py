@@ -48,7 +48,7 @@ class S3BlobStore:
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         config = Config(
             region_name=region, connect_timeout=timeout, read_timeout=timeout,
-            retries={"max_attempts": attempts, "mode": "standard"},
+            retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50,  # ~ the API's thread pool
             s3={"addressing_style": "path" if path_style else "virtual"},
             # Content-MD5 is sent explicitly; the newer default CRC trailers are refused by some MinIO/Ceph versions
             request_checksum_calculation="when_required", response_checksum_validation="when_required",
