@@ -1,8 +1,10 @@
-"""A small in-process token bucket per client key (the client IP), for public lookups.
+"""Per-client rate limits of the API: shared by all workers and hosts on one database (:mod:`ecert.ratelimit`).
 
-Each worker process keeps its own buckets (so N workers allow up to N times the rate); the map
-of buckets is bounded (idle buckets are dropped first), so a flood of addresses cannot grow it
-without limit. Not a substitute for a rate limit at the edge; a second line against enumeration.
+:func:`shared_limit` gives the runtime's limiter for a scope: public verification lookups decide in
+memory against claims synced every ``rate_limit_sync_seconds`` (no database write per request);
+login and registration attempts (``direct=True``) count in the database on every attempt.
+:class:`TokenBuckets` is the in-process token bucket (one worker's own; tests and single-process
+tools use it). Not a substitute for a rate limit at the edge; a second line against enumeration.
 """
 
 from __future__ import annotations
@@ -11,8 +13,26 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from typing import Protocol
 
-__all__ = ["TokenBuckets"]
+from ecert.ratelimit import DirectWindows, SharedWindows
+from ecert.runtime import Runtime
+
+
+class Limiter(Protocol):
+    def take(self, key: str, cost: float = 1.0) -> float: ...
+
+    def charge(self, key: str, cost: float) -> None: ...
+
+
+def shared_limit(runtime: Runtime, scope: str, rate: float, burst: int, *, direct: bool = False) -> Limiter:
+    """A limiter over the runtime's database: batched claims, or (``direct``) one transaction per attempt."""
+    if direct:
+        return DirectWindows(runtime.engine, scope, rate, burst)
+    return SharedWindows(runtime.engine, scope, rate, burst, sync_seconds=runtime.settings.rate_limit_sync_seconds,
+                         expected_workers=runtime.settings.workers)
+
+__all__ = ["TokenBuckets", "Limiter", "shared_limit"]
 
 
 class TokenBuckets:

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
-from api.ratelimit import TokenBuckets
+from api.ratelimit import Limiter, TokenBuckets, shared_limit
 from api.security import token_service
 from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
 from certificates import records
@@ -37,9 +37,11 @@ for _error in (accounts.AccountExists, accounts.UnknownAccount, accounts.WrongCo
 router = APIRouter(tags=["portal"], include_in_schema=False)
 
 
-def login_limit(runtime: Runtime) -> TokenBuckets:
-    """Login and registration attempts per client address, checked before any password hashing."""
-    return runtime.service("login-limit", lambda rt: TokenBuckets(rt.settings.login_rate_per_second, rt.settings.login_burst))
+def login_limit(runtime: Runtime) -> Limiter:
+    """Login and registration attempts per client address (counted in the database, shared by all workers),
+    checked before any password hashing."""
+    return runtime.service("login-limit", lambda rt: shared_limit(rt, "login", rt.settings.login_rate_per_second,
+                                                                  rt.settings.login_burst, direct=True))
 
 
 def pii_for(runtime: Runtime) -> PiiVault:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.problems import problem_response, register_problem_type
-from api.ratelimit import TokenBuckets
+from api.ratelimit import Limiter, TokenBuckets, shared_limit
 from api.security import BearerRequired, Principal, bearer_token, token_service
 from ca.service import authority_for
 from certificates.access_log import Checker, InvalidPurpose, Purpose, parse_purpose
@@ -62,7 +62,7 @@ class Services:
                                limits=PdfLimits(max_bytes=settings.max_upload_bytes))
         self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime),
                                        token_keys=lambda: token_service(runtime).keys.jwks())
-        self.buckets = TokenBuckets(settings.verify_rate_per_second, settings.verify_burst)
+        self.buckets: Limiter = shared_limit(runtime, "verify", settings.verify_rate_per_second, settings.verify_burst)
         self.max_upload = settings.max_upload_bytes
         self.timeout = settings.verify_timeout_seconds
 

@@ -14,9 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from bench.harness import Server, start_server
+from bench.harness import POSTGRES_URL, Server, database, start_server
 
-__all__ = ["bao_process", "kill_tree", "audit_verify", "token_for"]
+__all__ = ["bao_process", "kill_tree", "audit_verify", "token_for", "postgres_workers"]
 
 
 def bao_process(server: Server) -> psutil.Process:
@@ -75,3 +75,24 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def postgres_workers(tmp_path: Path) -> Iterator[Any]:
+    """A factory: ``ecert serve`` with ``workers`` API workers on a fresh PostgreSQL schema; (server, database URL)."""
+    url = os.environ.get("ECERT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL not available (set ECERT_TEST_POSTGRES_URL)")
+    started: list[Server] = []
+    with database("postgresql", tmp_path, url or POSTGRES_URL) as database_url:
+
+        def start(workers: int = 2, **env: str) -> tuple[Server, str]:
+            server = start_server(tmp_path / "data", database_url, workers=workers, extra_env=env)
+            started.append(server)
+            return server, database_url
+
+        try:
+            yield start
+        finally:
+            for server in started:
+                server.stop()

@@ -3,11 +3,9 @@ licence per idempotency key whichever worker answers, and the audit chain intact
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,23 +13,15 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from bench.harness import POSTGRES_URL, database, licence_row, start_server
+from bench.harness import licence_row
 from tests.reliability.conftest import audit_verify, token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Any:
-    url = os.environ.get("ECERT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PostgreSQL not available (set ECERT_TEST_POSTGRES_URL)")
-    with database("postgresql", tmp_path, url or POSTGRES_URL) as database_url:
-        server = start_server(tmp_path / "data", database_url, workers=2)
-        try:
-            yield server, database_url
-        finally:
-            server.stop()
+def two_workers(postgres_workers: Any) -> Any:
+    return postgres_workers(2)
 
 
 def test_two_workers_issue_concurrently_without_duplicates(two_workers: Any) -> None:
