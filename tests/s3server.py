@@ -1,4 +1,6 @@
-"""A real S3-compatible server for tests: moto's standalone server (``moto[server]``), over HTTP on loopback.
+"""A real S3-compatible server for tests: moto's standalone server over HTTP on loopback.
+
+``python -m moto.server`` (installed by the ``test`` extra as moto[s3] with flask and flask-cors).
 
 moto emulates the S3 REST API in one process and keeps objects in memory; a stopped server loses
 its buckets (tests that restart it create the bucket again). It accepts any credentials and does
