@@ -21,13 +21,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.ratelimit import TokenBuckets
+from api.routes.disclosures import PAGE_SIZE
 from api.routes.verification import services
 from audit import stats
 from audit.models import AuditEvent
 from certificates import access_log
 from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
-from certificates.models import LicenceAccess, LicenceType
+from certificates.models import Licence, LicenceAccess, LicenceType
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import accounts, consents, counter, oidc
@@ -277,3 +278,22 @@ def test_apps_reading_without_consent_and_other_callers_are_refused(
     department = bearer(token_for(client, new_client(runtime, f"M{uid.upper()}", ["licences:read"])))
     assert client.get("/api/v1/me/licences", headers=department).status_code == 403
     _problem(httpx.get(f"{live_url}/api/v1/me/licences"), 401, "unauthenticated")  # type: ignore[arg-type]
+
+
+def test_history_is_newest_first_and_paginated(engine: Engine, holders: tuple[Holder, Holder], live_url: str) -> None:
+    a, _ = holders
+    checker = access_log.Checker("department", "cl_pages", "Pagination bureau", "PAGES")
+    start = _now() - dt.timedelta(hours=1)
+    with session_scope(engine) as session:
+        row = session.get(Licence, a.licence_id)
+        assert row is not None
+        for minute in range(PAGE_SIZE + 1):
+            access_log.record_access(session, licence=row, checker=checker, purpose=access_log.Purpose("other", f"check {minute:02d}"),
+                                     channel="api-verify", disclosed=access_log.Disclosed(), now=start + dt.timedelta(minutes=minute))
+    browser = _browser(live_url, a.id_number)
+    first = browser.get("/portal/checks?lang=en").text
+    assert first.count('class="check"') == 20 and 'id="older"' in first and 'id="newer"' not in first
+    assert first.index("check 20") < first.index("check 19") and "check 00" not in first
+    second = browser.get("/portal/checks?page=2&lang=en").text
+    assert second.count('class="check"') == 1 and "check 00" in second and 'id="newer"' in second and 'id="older"' not in second
+    assert browser.get("/portal/checks?page=0").status_code == 422
