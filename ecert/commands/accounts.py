@@ -60,12 +60,12 @@ def cmd_rp_add(args: argparse.Namespace, settings: Settings) -> int:
         with session_scope(engine) as session:
             new = register_relying_party(session, name=args.name, redirect_uris=args.redirect_uri,
                                          scopes=args.scope or ["openid", "profile"], confidential=not args.public,
-                                         actor=ACTOR, now=SystemClock().now())
+                                         actor=ACTOR, now=SystemClock().now(), purpose=args.purpose)
     finally:
         engine.dispose()
     text = f"relying party {new.party.client_id} ({new.party.name})\nclient_id:     {new.party.client_id}\n"
     text += f"client_secret: {new.secret}\nThe secret is shown only now." if new.secret else "public client: PKCE only"
-    emit(args, {**new.party.as_dict(), "client_secret": new.secret}, text)
+    emit(args, {**new.party.as_dict(), "purpose": args.purpose, "client_secret": new.secret}, text)
     return 0
 
 
@@ -84,6 +84,8 @@ def register(subparsers: Any) -> None:
     rp_add.add_argument("--name", required=True)
     rp_add.add_argument("--redirect-uri", action="append", required=True)
     rp_add.add_argument("--scope", action="append", choices=["openid", "profile", "licences:own"])
+    rp_add.add_argument("--purpose", help="why the app reads licences (service, eligibility, employment, transaction, "
+                        "inspection or a short text): shown on the consent screen and in holders' history")
     rp_add.add_argument("--public", action="store_true", help="no client secret (mobile or browser apps: PKCE only)")
     rp_add.add_argument("--json", action="store_true")
     rp_add.set_defaults(func=cmd_rp_add)

@@ -47,5 +47,10 @@ def test_rp_add(cli_db: sa.engine.Engine, capsys: pytest.CaptureFixture[str]) ->
     assert main(["rp", "add", "--name", "app", "--redirect-uri", "https://app.example/cb", "--public"]) == 0
     assert "PKCE only" in capsys.readouterr().out
     assert main(["rp", "add", "--name", "bad", "--redirect-uri", "http://evil.example/cb"]) == 2  # http only for localhost
+    assert main(["rp", "add", "--name", "jobs", "--redirect-uri", "https://jobs.example/cb", "--scope", "openid",
+                 "--scope", "licences:own", "--purpose", "employment", "--json"]) == 0
+    jobs = json.loads(capsys.readouterr().out)
+    assert main(["rp", "add", "--name", "bad", "--redirect-uri", "https://jobs.example/cb", "--purpose", "x"]) == 2
     with Session(cli_db) as session:
         assert session.get(RelyingParty, added["client_id"]) is not None
+        assert session.get(RelyingParty, jobs["client_id"]).purpose == "employment"  # type: ignore[union-attr]
