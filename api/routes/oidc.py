@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
@@ -26,6 +27,7 @@ from api.routes.portal import portal_session
 from api.security import bearer_token, token_service
 from api.web import render
 from ecert.errors import InvalidInput
+from ecert.runtime import Runtime
 from identity import consents, oidc
 from identity.accounts import ACR_LEVELS
 from identity.grants import OAuthError
@@ -68,7 +70,7 @@ _REQUEST_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state
                    "code_challenge_method")
 
 
-def _check(session: SessionDep, params: Mapping[str, str | None]) -> oidc.AuthorizationRequest:
+def _check(session: Session, params: Mapping[str, str | None]) -> oidc.AuthorizationRequest:
     return oidc.check_authorization_request(session, **{name: params.get(name) for name in _REQUEST_PARAMS})
 
 
@@ -95,13 +97,13 @@ def authorize(request: Request, session: SessionDep, runtime: RuntimeDep) -> Res
     return _code(session, runtime, checked, current)
 
 
-def _code(session: SessionDep, runtime: RuntimeDep, checked: oidc.AuthorizationRequest, current: LoginSession) -> Response:
+def _code(session: Session, runtime: Runtime, checked: oidc.AuthorizationRequest, current: LoginSession) -> Response:
     code = oidc.issue_code(session, checked, current, now=runtime.clock.now())
     session.commit()  # the client redeems the code at once; FastAPI would commit only after sending
     return _back(checked.redirect_uri, {"code": code, "state": checked.state, "iss": token_service(runtime).issuer})
 
 
-def _consent_screen(request: Request, session: SessionDep, checked: oidc.AuthorizationRequest,
+def _consent_screen(request: Request, session: Session, checked: oidc.AuthorizationRequest,
                     params: Mapping[str, str]) -> Response:
     party = session.get(RelyingParty, checked.client.client_id)
     assert party is not None
