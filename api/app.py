@@ -42,19 +42,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(ObservabilityMiddleware)
+    # Routes are matched in order: the hot public paths first (health, verification, token checks).
     app.include_router(health.router)
+    app.include_router(verification.router)  # public verification: /v/{token}, /api/v1/verify/*, trust bundle
+    app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(transparency.router)
     app.include_router(pki.router)  # CA certificates, CRLs, OCSP, TSA
     app.include_router(departments.router)  # departments, seal certificates, revocation (admin)
     app.include_router(clients.router)  # department API clients (admin)
     app.include_router(statistics.router)  # counts, CSV, dashboard, latency (department-scoped)
     app.include_router(status_lists.router)  # signed licence status lists for offline verifiers
-    app.include_router(oauth.router)  # token endpoint, JWKS, /api/v1/identity/verify (warms the token keys)
     app.include_router(accounts.routes)  # OpenID Connect provider, citizen portal, counter console
     app.include_router(disclosures.router)  # who checked my licences, my consents (portal)
     app.include_router(disclosures.api_router)  # /api/v1/me/licences for apps under a standing consent
     app.include_router(licences.routes)  # licences, types, bulk jobs (starts the bulk worker)
-    app.include_router(verification.router)  # public verification: /v/{token}, /api/v1/verify/*, trust bundle
     return app
 
 

@@ -87,7 +87,7 @@ def _in_process(runtime: Any, licences: list[Any], pdf: bytes, seconds: float) -
     from verify.publisher import BundlePublisher
 
     authority = authority_for(runtime)
-    link = LinkVerifier(runtime.engine, runtime.clock, public_url=runtime.settings.public_url,
+    link = LinkVerifier(runtime.reader, runtime.clock, public_url=runtime.settings.public_url,
                         counter=VerificationCounter(runtime.engine, runtime.clock))
     pdfs = PdfVerifier(runtime.engine, runtime.clock, authority, link, cache_size=0)
     repeat = PdfVerifier(runtime.engine, runtime.clock, authority, link)

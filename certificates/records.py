@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from audit import record_event
 from audit.tlog import append_leaf
+from certificates.changes import announce
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.issuance import Actor, IssueRequest, Issuer, transparency_digest
 from certificates.lifecycle import Action, Status, transition
@@ -91,6 +92,7 @@ def _apply(
     licence.updated_at = now
     session.add(licence)
     mark_changed(session, [licence.status_list])
+    announce(session, licence.token)
     session.add(LicenceEvent(
         licence_id=licence.id, action=action.value, from_status=change.from_status.value, to_status=change.to_status.value,
         reason=change.reason, effective_at=change.effective_at, actor=actor.subject, at=now,

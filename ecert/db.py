@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,9 +21,12 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-__all__ = ["make_engine", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+__all__ = ["make_engine", "make_reader", "read_retrying", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# PostgreSQL engines made here, with what they connect with (a reader shares it): search_path, timeouts
+_MADE: weakref.WeakKeyDictionary[Engine, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 # Packages whose ``models`` module defines tables and whose ``migrations/versions`` holds their branch.
 MODEL_PACKAGES = ("ecert", "audit", "ca", "certificates", "identity", "verify")
@@ -61,7 +65,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     options: dict[str, Any] = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True, "pool_timeout": 5}
     options.update(kwargs)
-    return sa.create_engine(url, **options)
+    engine = sa.create_engine(url, **options)
+    _MADE[engine] = (url, kwargs.get("connect_args", {}))
+    return engine
+
+
+def make_reader(engine: Engine) -> Engine:
+    """An engine for single-statement reads on hot public paths (link verification).
+
+    On PostgreSQL it has its own small pool in autocommit, without pre-ping and without a reset on return, so a
+    lookup costs one round trip instead of four (ping, BEGIN, SELECT, ROLLBACK); callers wrap reads in
+    :func:`read_retrying` so a connection that died since its last use costs a retry, not an error.
+    On SQLite reads are local, and an engine not made by :func:`make_engine` is unknown: the engine itself.
+    """
+    made = _MADE.get(engine)
+    if engine.dialect.name == "sqlite" or made is None:
+        return engine
+    url, connect_args = made
+    return sa.create_engine(url, connect_args=connect_args, pool_size=16, max_overflow=16, pool_timeout=5, pool_pre_ping=False,
+                            isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+
+
+def read_retrying(read: Callable[[], T]) -> T:
+    """Run a read-only call; once more if its pooled connection was found dead (the pool has replaced it)."""
+    try:
+        return read()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return read()
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ecert.clock import Clock, SystemClock
-from ecert.db import make_engine, migrate
+from ecert.db import make_engine, make_reader, migrate
 from ecert.settings import Settings
 from keys import TransitKeyStore, VaultConnection, VaultCredentials
 from keys.openbao import ManagedOpenBao
@@ -71,6 +71,7 @@ class Runtime:
     keystore: TransitKeyStore
     clock: Clock = field(default_factory=SystemClock)
     services: dict[str, Any] = field(default_factory=dict)
+    _reader: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
@@ -78,6 +79,14 @@ class Runtime:
         if settings.auto_migrate:
             migrate(engine)
         return cls(settings=settings, engine=engine, keystore=keystore_for(settings), clock=clock or SystemClock())
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for single-statement reads on hot public paths (:func:`ecert.db.make_reader`)."""
+        with _SERVICES_LOCK:
+            if self._reader is None:
+                self._reader = make_reader(self.engine)
+            return self._reader
 
     def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
         """A domain service built once per runtime (routes and commands share it)."""
@@ -95,4 +104,6 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        if self._reader is not None and self._reader is not self.engine:
+            self._reader.dispose()
         self.engine.dispose()

@@ -9,11 +9,12 @@ per department and outcome) every few seconds in one transaction, instead of one
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,15 +25,18 @@ from audit import stats
 from audit.tlog import LeafNotFound, TreeHeadNotFound, inclusion_proof
 from audit.treehead import LeafEntry, LeafKind, number_hash
 from ca.models import Department
-from certificates import records
+from certificates import changes, records
+from certificates.changes import ChangeFeed
 from certificates.disclosure import public_view
 from certificates.issuance import transparency_digest
 from certificates.lifecycle import Status
 from certificates.models import Licence, LicenceType
 from certificates.records import effective_status
 from ecert.clock import Clock, as_utc
-from ecert.db import session_scope
+from ecert.db import read_retrying, session_scope
 from verify.model import TOKEN_PATTERN, Check, HistoryEntry, LicenceSummary, Outcome, Transparency, Verdict, check
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LinkVerifier", "VerificationCounter", "TOKEN_PATTERN", "summary_of", "status_check", "outcome_of"]
 
@@ -76,11 +80,21 @@ class VerificationCounter:
         self._next = time.monotonic() + every_seconds
 
     def add(self, metric: str, department: str | None, outcome: str) -> None:
+        """Count one verification; when a flush is due it runs in a thread of its own (callers may be on an
+        event loop and must not wait for the database)."""
         with self._lock:
             self._counts[(metric, department or "", outcome)] += 1
             due = time.monotonic() >= self._next
+            if due:
+                self._next = time.monotonic() + self.every  # one flush at a time
         if due:
+            threading.Thread(target=self._flush_quietly, name="verification-counts", daemon=True).start()
+
+    def _flush_quietly(self) -> None:
+        try:
             self.flush()
+        except Exception:  # noqa: BLE001 - kept for the next flush (flush restores the counts)
+            log.warning("verification counts not written yet; kept for the next flush")
 
     def flush(self) -> int:
         with self._lock:
@@ -129,11 +143,26 @@ def summary_of(
     )
 
 
+@dataclass(slots=True)
+class _Remembered:
+    version: tuple[str, str]  # (updated_at, department): what the database says about the record
+    boundary: Any  # valid_until: the verdict changes by itself then
+    verdict: Verdict
+    with_proof: bool
+    trusted: bool  # no change notice can have been missed since it was read: usable without a database read
+
+
 class LinkVerifier:
-    """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers)."""
+    """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers).
+
+    Verdicts are remembered per token. Each lookup reads the record's version (one indexed read) and rebuilds
+    the verdict only if it changed. With ``listen=True`` on PostgreSQL a :class:`~certificates.changes.ChangeFeed`
+    drops remembered verdicts when their licence changes (this process at commit, other processes on
+    PostgreSQL's notice), and while it listens :meth:`remembered` answers without touching the database.
+    """
 
     def __init__(self, engine: Engine, clock: Clock, *, public_url: str, counter: VerificationCounter | None = None,
-                 reveal_id: Callable[[str], str] | None = None) -> None:
+                 reveal_id: Callable[[str], str] | None = None, listen: bool = False) -> None:
         self.engine = engine
         self.clock = clock
         self.public_url = public_url
@@ -144,9 +173,34 @@ class LinkVerifier:
         self._proofs: OrderedDict[str, tuple[float, Transparency]] = OrderedDict()
         self._proof_lock = threading.Lock()
         self.proof_seconds = 600.0
-        self._verdicts: OrderedDict[str, tuple[tuple[str, str], Any, Verdict, bool]] = OrderedDict()
+        self._verdicts: OrderedDict[str, _Remembered] = OrderedDict()
         self._verdict_lock = threading.Lock()
+        self._generation = 0  # bumped by every change notice
         self.max_remembered = 50_000
+        self.feed: ChangeFeed | None = None
+        if listen:
+            changes.subscribe(self, LinkVerifier._forget)
+            self.feed = changes.feed_for(engine, self, LinkVerifier._forget)
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+
+    def remembered(self, token: str) -> Verdict | None:
+        """The verdict from memory alone, if a listening change feed vouches for it (CPU only: safe on an
+        event loop); None means "call :meth:`verify`"."""
+        if self.feed is None or not self.feed.live:
+            return None
+        now = self.clock.now()
+        with self._verdict_lock:
+            entry = self._verdicts.get(token)
+            if entry is None or not entry.trusted or not entry.with_proof:
+                return None
+            self._verdicts.move_to_end(token)
+        if entry.boundary is not None and entry.verdict.checked_at < entry.boundary <= now:
+            return None
+        self.counter.add("verify.link", entry.version[1], entry.verdict.outcome.value)
+        return replace(entry.verdict, checked_at=now)
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
         """The verdict for a token. One indexed read of the record's version per call; the full verdict is
@@ -154,41 +208,62 @@ class LinkVerifier:
         now = self.clock.now()
         if not TOKEN_PATTERN.match(token or ""):
             return self._not_found(now)
+        verdict, department = read_retrying(lambda: self._read(token, now, with_proof))
+        self.counter.add("verify.link", department, verdict.outcome.value)
+        return verdict
+
+    def _read(self, token: str, now: Any, with_proof: bool) -> tuple[Verdict, str | None]:
+        """The verdict and the issuing department (None when not found); counts nothing (a retry may follow)."""
+        generation = self._generation  # before the read: a notice after it makes what we read untrusted
         with self.engine.connect() as connection:
             head = connection.execute(_VERSION, {"token": token}).first()
             if head is None:
-                return self._not_found(now)
+                return not_found(now), None
             version = (str(head[0]), str(head[1]))
-            verdict = self._remembered(token, version, now, with_proof)
+            verdict = self._remembered(token, version, now, with_proof, generation)
             if verdict is None:
                 with Session(bind=connection, expire_on_commit=False) as session:
                     licence = records.get_by_token(session, token)
                     if licence is None:
-                        return self._not_found(now)
+                        return not_found(now), None
                     verdict = self.verdict_for(session, licence, now=now, with_proof=with_proof)
-                    self._remember(token, version, licence, verdict, with_proof)
-        self.counter.add("verify.link", version[1], verdict.outcome.value)
-        return verdict
+                    self._remember(token, version, licence, verdict, with_proof, generation)
+        return verdict, version[1]
 
-    def _remembered(self, token: str, version: tuple[str, str], now: Any, with_proof: bool) -> Verdict | None:
+    def _trustworthy(self, generation: int) -> bool:
+        """Under the lock: nothing changed since ``generation`` was read and the feed has been listening."""
+        return self.feed is not None and self.feed.live and generation == self._generation
+
+    def _remembered(self, token: str, version: tuple[str, str], now: Any, with_proof: bool,
+                    generation: int) -> Verdict | None:
         with self._verdict_lock:
             entry = self._verdicts.get(token)
-            if entry is None or entry[0] != version or entry[3] != with_proof:
+            if entry is None or entry.version != version or entry.with_proof != with_proof:
                 return None
             self._verdicts.move_to_end(token)
-        _, boundary, verdict, _ = entry
-        if boundary is not None and verdict.checked_at < boundary <= now:  # the validity ended since: rebuild
+            entry.trusted = entry.trusted or self._trustworthy(generation)
+        if entry.boundary is not None and entry.verdict.checked_at < entry.boundary <= now:  # the validity ended
             return None
-        return replace(verdict, checked_at=now)
+        return replace(entry.verdict, checked_at=now)
 
-    def _remember(self, token: str, version: tuple[str, str], licence: Licence, verdict: Verdict, with_proof: bool) -> None:
+    def _remember(self, token: str, version: tuple[str, str], licence: Licence, verdict: Verdict, with_proof: bool,
+                  generation: int) -> None:
         if with_proof and (verdict.transparency is None or not verdict.transparency.logged):
             return  # the proof may appear with the next signed tree head: look again next time
         boundary = as_utc(licence.valid_until) if licence.valid_until else None
         with self._verdict_lock:
-            self._verdicts[token] = (version, boundary, verdict, with_proof)
+            self._verdicts[token] = _Remembered(version, boundary, verdict, with_proof, self._trustworthy(generation))
             while len(self._verdicts) > self.max_remembered:
                 self._verdicts.popitem(last=False)
+
+    def _forget(self, token: str | None) -> None:
+        """A change notice: drop the verdict for ``token`` (everything for None: notices may have been missed)."""
+        with self._verdict_lock:
+            self._generation += 1
+            if token is None:
+                self._verdicts.clear()
+            else:
+                self._verdicts.pop(token, None)
 
     def verdict_for(self, session: Session, licence: Licence, *, now: Any, with_proof: bool = True,
                     extra_checks: tuple[Check, ...] = ()) -> Verdict:

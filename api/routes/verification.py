@@ -57,7 +57,8 @@ class Services:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self.counter = VerificationCounter(runtime.engine, runtime.clock)
-        self.link = LinkVerifier(runtime.engine, runtime.clock, public_url=settings.public_url, counter=self.counter)
+        self.link = LinkVerifier(runtime.reader, runtime.clock, public_url=settings.public_url, counter=self.counter,
+                                 listen=True)
         self.pdf = PdfVerifier(runtime.engine, runtime.clock, authority_for(runtime), self.link,
                                limits=PdfLimits(max_bytes=settings.max_upload_bytes))
         self.bundles = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime),
@@ -76,6 +77,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     yield
     found = app.state.runtime.services.get("verify")
     if found is not None:  # keep the last few seconds of counts
+        found.link.close()
         try:
             await run_in_threadpool(found.counter.flush)
         except Exception:  # noqa: BLE001 - shutting down with the database gone: the counts are lost, nothing else
@@ -121,7 +123,7 @@ async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Resp
     limited = _limited(request, svc)
     if limited is not None:
         return limited
-    verdict = await run_in_threadpool(svc.link.verify, token)
+    verdict = svc.link.remembered(token) or await run_in_threadpool(svc.link.verify, token)
     if verdict.outcome is Outcome.NOT_FOUND:
         svc.buckets.charge(_client(request), _NOT_FOUND_COST - 1)
     return verdict
