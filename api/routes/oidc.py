@@ -107,7 +107,7 @@ def _consent_screen(request: Request, session: Session, checked: oidc.Authorizat
                     params: Mapping[str, str]) -> Response:
     party = session.get(RelyingParty, checked.client.client_id)
     assert party is not None
-    hidden = [(name, params[name]) for name in _REQUEST_PARAMS if params.get(name)]
+    hidden = [(name, params[name]) for name in (*_REQUEST_PARAMS, "acr_values") if params.get(name)]
     return render(request, "consent.html", app_name=party.name, scopes=checked.scope, purpose=consents.purpose_of(party),
                   params=hidden)
 
@@ -119,10 +119,12 @@ def consent_submit(
     response_type: Annotated[str, Form(max_length=16)], scope: Annotated[str, Form(max_length=1000)],
     code_challenge: Annotated[str, Form(max_length=128)], code_challenge_method: Annotated[str, Form(max_length=8)],
     state: Annotated[str | None, Form(max_length=1000)] = None, nonce: Annotated[str | None, Form(max_length=1000)] = None,
+    acr_values: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
     """The consent screen's answer: a same-origin POST (the SameSite=Lax session cookie does not cross sites)."""
     params = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": response_type, "scope": scope,
-              "state": state, "nonce": nonce, "code_challenge": code_challenge, "code_challenge_method": code_challenge_method}
+              "state": state, "nonce": nonce, "code_challenge": code_challenge, "code_challenge_method": code_challenge_method,
+              "acr_values": acr_values}
     try:
         checked = _check(session, params)
     except InvalidInput as exc:
@@ -130,7 +132,7 @@ def consent_submit(
     except OAuthError as exc:
         return _back(redirect_uri, {"error": exc.error, "error_description": exc.detail, "state": state})
     current = portal_session(request, session, runtime)
-    if current is None:
+    if current is None or ACR_LEVELS.get(current.acr, 0) < ACR_LEVELS.get((acr_values or "").split(" ")[0], 0):
         next_url = "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v})
         return RedirectResponse("/portal/login?" + urlencode({"next": next_url}), status_code=303)
     if decision != "allow":

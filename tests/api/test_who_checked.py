@@ -230,6 +230,8 @@ def test_consent_screen_grant_read_and_revoke(
     denied = browser.post("/oauth/authorize/consent", data={**form, "decision": "deny"})
     assert parse_qs(urlsplit(denied.headers["location"]).query)["error"] == ["access_denied"]
     assert httpx.post(f"{live_url}/oauth/authorize/consent", data={**form, "decision": "allow"}).status_code == 303  # no session
+    stronger = browser.post("/oauth/authorize/consent", data={**form, "acr_values": "pwd+totp", "decision": "allow"})
+    assert stronger.status_code == 303 and stronger.headers["location"].startswith("/portal/login")  # the session is pwd only
     tokens = _tokens(live_url, app_party, _code_of(browser.post("/oauth/authorize/consent", data={**form, "decision": "allow"})),
                      verifier)
     again = secrets.token_urlsafe(48)  # the grant is remembered: no screen the second time
