@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -13,13 +12,12 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.engine import Engine
 
-from api.ratelimit import TokenBuckets
 from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
-from ecert.runtime import Runtime
 from identity import counter, oidc
+from tests.api.test_identity_pages import browser, generous_limits  # noqa: F401 - Chromium, login limits
 from tests.api.test_who_checked import _holder
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
 from tests.identity.browser import CHROMIUM, Browser, Page
@@ -27,18 +25,6 @@ from tests.identity.conftest import PASSWORD, pii  # noqa: F401
 from tests.identity.test_counter import make_staff
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/install-system-tools.sh")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = Browser()
-    yield chromium
-    chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def generous_limits(monkeypatch: pytest.MonkeyPatch, runtime: Runtime) -> None:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
 
 
 def _fits(page: Page) -> bool:
