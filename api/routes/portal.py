@@ -17,10 +17,11 @@ from sqlmodel import Session
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from api.ratelimit import Limiter, TokenBuckets, shared_limit
+from api.routes.licensing import blob_store_for
 from api.security import token_service
 from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
 from certificates import records
-from certificates.blobs import BlobNotFound, DatabaseBlobStore
+from certificates.blobs import BlobNotFound
 from certificates.holders import PiiVault
 from certificates.models import Licence
 from ecert.errors import EcertError, NotFound
@@ -253,7 +254,8 @@ def licence_pdf_response(request: Request, session: Session, licence: Licence | 
     try:
         if licence is None or licence.pdf_blob_key is None:
             raise NotFound("no such licence of yours")
-        data = DatabaseBlobStore().get(session, licence.pdf_blob_key)
+        store = blob_store_for(request.app.state.runtime.settings)  # the configured store, hash checked
+        data = store.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
     except (NotFound, BlobNotFound):
         return render(request, "message.html", status_code=404, detail="no such licence of yours")
     return Response(data, media_type="application/pdf", headers={
