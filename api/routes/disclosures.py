@@ -29,8 +29,8 @@ for _error in (consents.ConsentRequired, consents.UnknownConsent):
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 PAGE_SIZE = 20
-# This module's page texts (zh, en), added to the portal's table.
-TEXT.update({
+# This module's page texts (zh, en), added to the portal's table (a key another page already uses is an error).
+_TEXTS: dict[str, tuple[str, str]] = {
     "checks": ("谁查看了我的证照", "Who checked my licences"),
     "checks_help": ("窗口工作人员、部门系统和经您授权的应用每次查看您的证照都会记录在这里。匿名扫码核验只计数，不记录身份。",
                     "Every time counter staff, a department's system or an app you authorised is shown one of your "
@@ -69,11 +69,12 @@ TEXT.update({
     "scope_openid": ("登录（身份令牌）", "Sign you in (an ID token)"),
     "scope_profile": ("姓名、账户类型和认证等级", "Your name, account kind and assurance level"),
     "scope_licences:own": ("读取您本人的电子证照", "Read your own e-licences"),
-})
-for _code, _words in access_log.PURPOSES.items():
-    TEXT["purpose_" + _code] = _words
-for _code, _words in access_log.CHANNELS.items():
-    TEXT["channel_" + _code] = _words
+    **{"purpose_" + code: words for code, words in access_log.PURPOSES.items()},
+    **{"channel_" + code: words for code, words in access_log.CHANNELS.items()},
+}
+for _key, _words in _TEXTS.items():
+    if TEXT.setdefault(_key, _words) != _words:
+        raise RuntimeError(f"page text {_key!r} is defined twice")
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["identity"])
