@@ -32,6 +32,7 @@ __all__ = [
     "amend",
     "expire_due",
     "list_for_holder",
+    "list_by_index",
     "list_for_department",
     "effective_status",
 ]
@@ -169,9 +170,14 @@ def list_for_holder(
     """A holder's own licences, found by blind index (no decryption)."""
     holder_kind = HolderKind(kind)
     index = pii.index(holder_kind, [normalise_holder_id(holder_kind, id_number)])[0]
+    return list_by_index(session, kind=holder_kind.value, index=index, limit=limit, offset=offset)
+
+
+def list_by_index(session: Session, *, kind: str, index: str, limit: int = 100, offset: int = 0) -> list[Licence]:
+    """A holder's licences by the blind index already known (an account's ``id_index``): no Vault call."""
     query = (
         select(Licence)
-        .where(Licence.holder_index == index, Licence.holder_kind == holder_kind.value)
+        .where(Licence.holder_index == index, Licence.holder_kind == kind)
         .order_by(col(Licence.issued_at).desc())
         .offset(offset)
         .limit(limit)

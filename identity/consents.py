@@ -21,7 +21,6 @@ from audit.trail import record_event
 from certificates import records
 from certificates.access_log import Checker, Purpose, disclosed_in_view, parse_purpose, record_access
 from certificates.disclosure import public_view
-from certificates.holders import PiiVault
 from certificates.models import Licence, LicenceType
 from ecert.errors import EcertError, Forbidden, NotFound
 from identity.models import Account, Consent, RefreshToken, RelyingParty
@@ -145,7 +144,7 @@ def _type_of(session: Session, licence: Licence) -> LicenceType | None:
         LicenceType.version == licence.type_version)).first()
 
 
-def read_licences(session: Session, pii: PiiVault, *, account_id: str, client_id: str | None, now: dt.datetime,
+def read_licences(session: Session, *, account_id: str, client_id: str | None, now: dt.datetime,
                   limit: int = 100) -> list[dict[str, Any]]:
     """The holder's licences as an app with a live ``licences:own`` consent may see them (each public view is
     what the licence type discloses, never more), every one recorded in the holder's access log."""
@@ -158,7 +157,7 @@ def read_licences(session: Session, pii: PiiVault, *, account_id: str, client_id
     purpose = Purpose(consent.purpose, consent.purpose_text)
     kind = "person" if account.kind == "staff" else account.kind
     views = []
-    for licence in records.list_for_holder(session, pii, kind=kind, id_number=pii.reveal(account.id_cipher), limit=limit):
+    for licence in records.list_by_index(session, kind=kind, index=account.id_index, limit=limit):
         view = public_view(licence, _type_of(session, licence), now=now)
         record_access(session, licence=licence, checker=checker, purpose=purpose, channel="api-consent",
                       disclosed=disclosed_in_view(licence, view["holder"], view["fields"]), now=now)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
-from api.routes.portal import pii_for, portal_session
+from api.routes.portal import portal_session
 from api.security import BearerRequired, Principal, require_scopes
 from api.web import TEXT, render, see_other
 from certificates import access_log
@@ -122,6 +122,5 @@ def my_licences(caller: LicenceReader, session: SessionDep, runtime: RuntimeDep)
         raise Forbidden("this reads a holder's own licences: use the holder's token from the OpenID Connect flow")
     if oidc.is_revoked(session, caller.token_id):
         raise BearerRequired("the access token was revoked")
-    items = consents.read_licences(session, pii_for(runtime), account_id=caller.subject, client_id=caller.client_id,
-                                   now=runtime.clock.now())
+    items = consents.read_licences(session, account_id=caller.subject, client_id=caller.client_id, now=runtime.clock.now())
     return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})
