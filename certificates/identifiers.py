@@ -40,7 +40,7 @@ __all__ = [
     "is_valid_check",
     "parse_number",
     "format_number",
-    "next_serial",
+    "allocate_serials",
     "new_token",
     "CODE_PATTERN",
 ]
@@ -121,9 +121,26 @@ def parse_number(text: str) -> LicenceNumber:
     return LicenceNumber(type_code, department, int(year), int(serial))
 
 
-def next_serial(session: Session, *, type_code: str, department_code: str, year: int) -> int:
-    """Allocate the next serial in the caller's transaction (no duplicates across processes)."""
-    key = {"t": type_code, "d": department_code, "y": year}
+def allocate_serials(session: Session, *, type_code: str, department_code: str, year: int, count: int = 1) -> list[int]:
+    """``count`` new consecutive serials of (type, department, year); never the same serial twice across processes.
+
+    On PostgreSQL they are taken in a short transaction of their own, so the counter row is not held locked while
+    the caller seals PDFs (every issuance of that type would queue behind it): numbers are unique and increasing,
+    and a failed issuance leaves its numbers unused, like a voided paper form (the audit trail's gapless ``seq``,
+    not the licence numbers, is what proves nothing was removed). SQLite has one writer anyway: there they are
+    taken in the caller's transaction, and a rolled-back issuance gives its numbers back.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        engine = session.get_bind()
+        with Session(engine) as own:
+            serials = _take(own, type_code, department_code, year, count)
+            own.commit()
+        return serials
+    return _take(session, type_code, department_code, year, count)
+
+
+def _take(session: Session, type_code: str, department_code: str, year: int, count: int) -> list[int]:
+    key = {"t": type_code, "d": department_code, "y": year, "n": count}
     session.execute(
         sa.text(
             "INSERT INTO licence_serial (type_code, department_code, year, last) "
@@ -133,12 +150,13 @@ def next_serial(session: Session, *, type_code: str, department_code: str, year:
     )
     row = session.execute(
         sa.text(
-            "UPDATE licence_serial SET last = last + 1 "
+            "UPDATE licence_serial SET last = last + :n "
             "WHERE type_code = :t AND department_code = :d AND year = :y RETURNING last"
         ),
         key,
     ).one()
-    return int(row[0])
+    last = int(row[0])
+    return list(range(last - count + 1, last + 1))
 
 
 def new_token() -> str:

@@ -22,7 +22,7 @@ from audit import record_event
 from audit.tlog import append_leaf
 from certificates.blobs import BlobStore
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
-from certificates.identifiers import LicenceNumber, format_number, new_token, next_serial
+from certificates.identifiers import LicenceNumber, allocate_serials, format_number, new_token
 from certificates.lifecycle import Status
 from certificates.models import Licence, LicenceEvent, LicenceType
 from certificates.statuslist import assign_indexes
@@ -182,7 +182,8 @@ class Issuer:
             positions = [i for i, p in enumerate(batch) if p.kind is kind]
             for i, pair in zip(positions, self.pii.protect(kind, [batch[i].holder_id for i in positions])):
                 protected[i] = pair
-        licences = [self._new_row(session, actor, p, *protected[i], now) for i, p in enumerate(batch)]
+        numbers = self._numbers(session, batch, now)
+        licences = [self._new_row(actor, p, numbers[i], *protected[i], now) for i, p in enumerate(batch)]
         for row, (list_id, index) in zip(licences, assign_indexes(session, len(licences), now)):
             row.status_list, row.status_index = list_id, index
         key = self.seal_keys.qr_key(department)
@@ -223,9 +224,20 @@ class Issuer:
         session.flush()
         return licences
 
-    def _new_row(self, session: Session, actor: Actor, p: Prepared, cipher: str, index: str, now: dt.datetime) -> Licence:
-        serial = next_serial(session, type_code=p.licence_type.code, department_code=p.department_code, year=now.year)
-        number = format_number(LicenceNumber(p.licence_type.code, p.department_code, now.year, serial))
+    @staticmethod
+    def _numbers(session: Session, batch: Sequence[Prepared], now: dt.datetime) -> list[str]:
+        """A licence number per prepared request, in order: one serial allocation per licence type."""
+        numbers: list[str] = [""] * len(batch)
+        for code in dict.fromkeys(p.licence_type.code for p in batch):
+            positions = [i for i, p in enumerate(batch) if p.licence_type.code == code]
+            department = batch[positions[0]].department_code
+            serials = allocate_serials(session, type_code=code, department_code=department, year=now.year,
+                                       count=len(positions))
+            for i, serial in zip(positions, serials):
+                numbers[i] = format_number(LicenceNumber(code, department, now.year, serial))
+        return numbers
+
+    def _new_row(self, actor: Actor, p: Prepared, number: str, cipher: str, index: str, now: dt.datetime) -> Licence:
         holder_name = p.request.holder_name.strip()
         return Licence(
             id=uuid.uuid4().hex,
