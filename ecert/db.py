@@ -82,7 +82,7 @@ def make_reader(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite" or made is None:
         return engine
     url, connect_args = made
-    return sa.create_engine(url, connect_args=connect_args, pool_size=16, max_overflow=16, pool_timeout=5, pool_pre_ping=False,
+    return sa.create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_timeout=5, pool_pre_ping=False,
                             isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
 
 
