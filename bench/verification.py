@@ -1,6 +1,8 @@
 """Verification throughput: by link over HTTP (JSON), PDF upload, offline QR and PDF, CLI start-up.
 
 Command: ``.venv/bin/python -m bench.verification [--licences 400] [--seconds 10] [--database URL]``.
+Link verification at scale (10 thousand vs 10 million licences, see :mod:`bench.link_scale`):
+``.venv/bin/python -m bench.verification --database postgresql --fill 10000000 10000 --schema NAME10M NAME10K``.
 
 Set-up (not timed): a throwaway embedded OpenBao, a fresh database (temp SQLite, or a throwaway
 schema on the PostgreSQL server ``--database`` names), the real CA, one department and ``--licences``
@@ -202,8 +204,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--database")
+    parser.add_argument("--database", help="a PostgreSQL URL, or 'postgresql' for the local test server (default SQLite)")
+    parser.add_argument("--fill", type=int, nargs="+", help="link verification only, on a schema filled to this size "
+                        "(bench.scale, reused when already filled): bare FastAPI, hot, cold and unknown tokens")
+    parser.add_argument("--schema", nargs="+", default=[], help="one persistent schema name per --fill size")
+    parser.add_argument("--identities-ratio", type=float, default=1.6, help="with --fill: person accounts per licence")
+    parser.add_argument("--hot", type=int, default=1000, help="with --fill: tokens in the hot set")
+    parser.add_argument("--cold", type=int, default=300_000, help="with --fill: distinct tokens for the cold run")
+    parser.add_argument("--state-dir", default="/tmp/ecert-bench", help="with --fill: the schema's OpenBao lives here")
+    parser.add_argument("--output", help="with --fill: result file name in bench/results")
     args = parser.parse_args()
+    if args.database == "postgresql":
+        args.database = os.environ.get("ECERT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    if args.fill:
+        from bench.link_scale import run
+
+        if not (args.database or "").startswith("postgresql"):
+            raise SystemExit("--fill needs --database postgresql (the change feed and the filled schema)")
+        with tempfile.TemporaryDirectory() as directory:
+            run(args, Path(directory))
+        return
     from ecert.runtime import Runtime
     from ecert.settings import Settings
 
