@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from signing.render import qr_modules
+from signing.render import qr_matrix
 from verify.page import pick_language
 
 __all__ = ["render", "lang_of", "SESSION_COOKIE", "STAFF_COOKIE", "set_cookie", "qr_svg", "safe_next", "see_other"]
@@ -99,8 +99,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "acting": ("我代办的企业", "Enterprises I act for"),
     "no_acting": ("您目前不是任何企业的经办人", "You do not act for any enterprise"),
     "enterprise_licences": ("企业电子证照（只读）", "The enterprise's e-licences (read-only)"),
-    "busy": ("系统繁忙，请稍后重试", "The service is busy; please try again"),
-    "retry_in": ("秒后重试", "seconds until you can retry"),
+    "busy": ("登录人数过多，系统繁忙，请 {n} 秒后重试。", "Many people are logging in right now; please try again in {n} s."),
 }
 
 
@@ -147,9 +146,9 @@ def see_other(url: str) -> RedirectResponse:
 
 def qr_svg(text: str, *, size: int = 240) -> Markup:
     """The QR code of ``text`` as inline SVG (one path; 4-module quiet zone)."""
-    modules = qr_modules(text)
-    n = len(modules) + 8
-    path = "".join(f"M{x + 4} {y + 4}h1v1h-1z" for y, row in enumerate(modules) for x, dark in enumerate(row) if dark)
+    matrix = qr_matrix(text)
+    n = matrix.size + 8
+    path = "".join(f"M{column + 4} {row + 4}h{length}v1h-{length}z" for row, column, length in matrix.runs)
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" width="{size}" height="{size}" '
         f'shape-rendering="crispEdges" role="img"><rect width="{n}" height="{n}" fill="#fff"/>'

@@ -14,6 +14,8 @@ missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# the Adobe-GB1 character maps, so poppler (pdftotext, pdftoppm) reads the licences' Chinese text (STSong-Light, not embedded)
+[ -d /usr/share/poppler/cMap/Adobe-GB1 ] || missing+=(poppler-data)
 # a CJK font, so headless Chromium draws the Chinese verification page (screenshots) instead of boxes
 command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q . || missing+=(fonts-wqy-microhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
