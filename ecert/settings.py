@@ -66,9 +66,9 @@ class Settings(BaseSettings):
     login_rate_per_second: float = Field(0.5, gt=0, description="login and registration attempts per client IP")
     login_burst: int = Field(20, ge=1)
     rate_limit_sync_seconds: float = Field(1.0, gt=0, le=60, description="how often workers merge shared rate-limit counts")
-    login_queue: int = Field(0, ge=0, le=10_000, description="password checks waiting per worker before logins are "
-                             "shed with 503; 0: hash rate x login_latency_target_seconds")
-    login_latency_target_seconds: float = Field(2.0, gt=0, le=60, description="wait for a password check that sizes login_queue")
+    login_queue: int = Field(0, ge=0, le=10_000, description="logins in progress per worker before more are shed "
+                             "with 503; 0: the measured login rate x login_latency_target_seconds")
+    login_latency_target_seconds: float = Field(1.5, gt=0, le=60, description="typical wait of an admitted login; sizes login_queue")
     verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
 
     @classmethod

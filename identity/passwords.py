@@ -15,7 +15,11 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import pyotp
 from argon2 import PasswordHasher
@@ -26,6 +30,8 @@ from ecert.errors import InvalidInput
 __all__ = [
     "ARGON2_PARAMETERS",
     "HASH_SLOTS",
+    "HASH_SECONDS",
+    "observed_hash_seconds",
     "hash_password",
     "verify_password",
     "needs_rehash",
@@ -43,9 +49,13 @@ ARGON2_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1,
 HASH_SLOTS = max(1, os.cpu_count() or 1)
 _hasher = PasswordHasher(**ARGON2_PARAMETERS)  # type: ignore[arg-type]
 _pool = ThreadPoolExecutor(HASH_SLOTS, thread_name_prefix="argon2id")
-# Verified against when the login name is unknown, so that path costs one argon2id too.
+# Verified against when the login name is unknown, so that path costs one argon2id too; timing it gives the cost
+# of one hash on this machine (sizes the login queue, identity.admission).
+_started = time.perf_counter()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+HASH_SECONDS = time.perf_counter() - _started
 _KEY = b"ecert/identity/login-secrets/v1"
+T = TypeVar("T")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 TOTP_STEP = 30
 
@@ -56,13 +66,42 @@ def check_password_policy(password: str) -> None:
         raise InvalidInput(detail, errors=[{"pointer": "#/password", "detail": detail}])
 
 
+class _HashTimes:
+    """Wall time of recent hashes on the hash threads (an exponentially weighted mean): with other workers and
+    processes competing for the CPUs, this is what one check really takes here now."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self.mean = seconds if self.mean is None else 0.9 * self.mean + 0.1 * seconds
+
+
+_times = _HashTimes()
+
+
+def observed_hash_seconds() -> float | None:
+    """Recent wall time of one argon2id hash or check in this process (None before the first)."""
+    return _times.mean
+
+
+def _timed(function: Callable[..., T], *args: str) -> T:
+    started = time.perf_counter()
+    try:
+        return function(*args)
+    finally:
+        _times.observe(time.perf_counter() - started)
+
+
 def hash_password(password: str) -> str:
-    return _pool.submit(_hasher.hash, password).result()
+    return _pool.submit(_timed, _hasher.hash, password).result()
 
 
 def _verify(stored: str, password: str) -> bool:
     try:
-        return bool(_hasher.verify(stored, password))
+        return bool(_timed(_hasher.verify, stored, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -19,11 +19,12 @@ from sqlmodel import Session
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
-from api.routes.portal import client_ip, pii_for, portal_session, rate_limited
+from api.routes.portal import admitted, client_ip, pii_for, portal_session, rate_limited
 from api.security import token_service
 from api.web import STAFF_COOKIE, render, see_other, set_cookie
 from certificates.access_log import PURPOSES
 from ecert.errors import EcertError
+from ecert.runtime import Runtime
 from identity import accounts, counter, login
 from identity.models import Account, LoginSession, StaffMember
 
@@ -49,8 +50,13 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/counter/login")
-def login_submit(request: Request, session: SessionDep, runtime: RuntimeDep, username: Annotated[str, Form(max_length=64)],
-                 password: Annotated[str, Form(max_length=256)]) -> Response:
+async def login_submit(request: Request, username: Annotated[str, Form(max_length=64)],
+                       password: Annotated[str, Form(max_length=256)]) -> Response:
+    return await admitted(request, lambda session, runtime: _password_step(request, session, runtime, username, password),
+                          "counter_login.html")
+
+
+def _password_step(request: Request, session: Session, runtime: Runtime, username: str, password: str) -> Response:
     if (limited := rate_limited(request)) is not None:
         return limited
     try:

@@ -8,14 +8,17 @@ normally and the failure's audit event and lockout count commit.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, SessionDep
-from api.problems import register_problem_type
+from api.deps import RuntimeDep, SessionDep, get_session
+from api.problems import problem_response, register_problem_type
 from api.ratelimit import Limiter, TokenBuckets, shared_limit
 from api.routes.licensing import blob_store_for
 from api.security import token_service
@@ -27,12 +30,14 @@ from certificates.models import Licence
 from ecert.errors import EcertError, NotFound
 from ecert.runtime import Runtime
 from identity import accounts, counter, login
+from identity.admission import LoginAdmission, LoginBusy
 from identity.models import LoginSession
 
-__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited", "licence_pdf_response"]
+__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited", "licence_pdf_response",
+           "login_admission", "shed", "admitted"]
 
 for _error in (accounts.AccountExists, accounts.UnknownAccount, accounts.WrongCode, accounts.DocumentMismatch,
-               login.LoginFailed, login.LoginLocked, login.SessionInvalid):
+               login.LoginFailed, login.LoginLocked, login.SessionInvalid, LoginBusy):
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 router = APIRouter(tags=["portal"], include_in_schema=False)
@@ -83,12 +88,59 @@ def rate_limited(request: Request) -> Response | None:
     return None
 
 
+def login_admission(runtime: Runtime) -> LoginAdmission:
+    """This worker's bound on logins in progress (``login_queue``, or sized from the hash rate)."""
+    settings = runtime.settings
+    return runtime.service("login-admission", lambda rt: LoginAdmission(
+        settings.login_queue, target_seconds=settings.login_latency_target_seconds, workers=settings.workers))
+
+
+def shed(request: Request, exc: LoginBusy, template: str, **context: Any) -> Response:
+    """A login refused for load, at once: problem+json for API callers, else the form again saying when to retry."""
+    headers = {"Retry-After": str(exc.retry_after)}
+    accept = request.headers.get("accept", "")
+    if "json" in accept and "text/html" not in accept:
+        return problem_response(request, status=exc.status, slug=exc.slug, title=exc.title, detail=exc.detail,
+                                headers=headers, retry_after=exc.retry_after)
+    response = render(request, template, status_code=exc.status, busy=exc.retry_after, **context)
+    response.headers.update(headers)
+    return response
+
+
+PasswordStep = Callable[[Session, Runtime], Response]
+
+
+async def admitted(request: Request, step: PasswordStep, template: str, **context: Any) -> Response:
+    """Run a step that checks or hashes a password if this worker admits one more; else shed it at once.
+
+    Decided on the event loop before anything else (no thread, session, Vault or database), so a shed
+    request never waits behind the admitted ones; the step then runs in the thread pool in one transaction.
+    """
+    runtime: Runtime = request.app.state.runtime
+    try:
+        with login_admission(runtime).admit():
+            return await run_in_threadpool(_in_transaction, runtime, step)
+    except LoginBusy as exc:
+        return shed(request, exc, template, **context)
+
+
+def _in_transaction(runtime: Runtime, step: PasswordStep) -> Response:
+    with contextmanager(get_session)(runtime) as session:
+        return step(session, runtime)
+
+
 @router.post("/portal/login")
-def login_submit(
-    request: Request, session: SessionDep, runtime: RuntimeDep, login_name: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)], next: Annotated[str, Form(max_length=2000)] = "/portal",  # noqa: A002
+async def login_submit(
+    request: Request, login_name: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=2000)] = "/portal",  # noqa: A002
 ) -> Response:
     target = safe_next(next, "/portal")
+    return await admitted(request, lambda session, runtime: _password_step(request, session, runtime, login_name, password,
+                                                                             target), "login.html", next=target)
+
+
+def _password_step(request: Request, session: Session, runtime: Runtime, login_name: str, password: str,
+                   target: str) -> Response:
     if (limited := rate_limited(request)) is not None:
         return limited
     try:
@@ -136,12 +188,18 @@ def register_page(request: Request) -> Response:
 
 
 @router.post("/portal/register")
-def register_submit(
-    request: Request, session: SessionDep, runtime: RuntimeDep, name: Annotated[str, Form(max_length=200)],
-    id_number: Annotated[str, Form(max_length=32)], phone: Annotated[str, Form(max_length=32)],
-    password: Annotated[str, Form(max_length=256)], kind: Annotated[str, Form()] = "person",
-    legal_representative: Annotated[str, Form(max_length=200)] = "",
+async def register_submit(
+    request: Request, name: Annotated[str, Form(max_length=200)], id_number: Annotated[str, Form(max_length=32)],
+    phone: Annotated[str, Form(max_length=32)], password: Annotated[str, Form(max_length=256)],
+    kind: Annotated[str, Form()] = "person", legal_representative: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
+    return await admitted(request, lambda session, runtime: _register(  # registering hashes the password too
+        request, session, runtime, kind, name=name, id_number=id_number, phone=phone, password=password,
+        legal_representative=legal_representative), "register.html")
+
+
+def _register(request: Request, session: Session, runtime: Runtime, kind: str, *, name: str, id_number: str, phone: str,
+              password: str, legal_representative: str) -> Response:
     if (limited := rate_limited(request)) is not None:
         return limited
     now, pii = runtime.clock.now(), pii_for(runtime)
