@@ -4,8 +4,9 @@ Run: ``.venv/bin/python -m bench.harness [--database sqlite|postgresql] [--durat
 (``make bench`` runs it with the defaults). It starts ``ecert serve`` as a subprocess on free ports with a fresh
 data directory (embedded OpenBao; with ``--database postgresql`` a throwaway schema on the server
 ``--postgres-url`` names), waits for ``/readyz``, reads the demo client from ``demo.json`` and runs each
-scenario with a load generator in a separate process (asyncio + httpx, ``--connections`` keep-alive
-connections). Results (throughput, p50/p95/p99, errors, peak RSS of the server's processes) go to
+scenario with a load generator in a separate process, ``--connections`` keep-alive connections: wrk (C, see
+``bench/wrk.py``) for the request/response scenarios when it is installed, asyncio + httpx for ``bulk`` and
+``mixed`` (and for all with ``--generator httpx``). Results (throughput, p50/p95/p99, errors, peak RSS of the server's processes) go to
 ``bench/results/harness-<db>.json``. Numbers are measured, never asserted.
 
 Scenarios: ``token-issue`` (client credentials), ``issue`` (POST /api/v1/licences with an Idempotency-Key: a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
 import os
@@ -39,6 +41,7 @@ from urllib.parse import quote
 import httpx
 import psutil
 
+from bench import wrk
 from bench.common import percentile, write_results
 from keys.openbao import free_port
 
@@ -338,6 +341,53 @@ def run_scenario(plan: Plan, *, label: str = "") -> dict[str, Any]:
     return raw
 
 
+WRK_SCENARIOS = ("issue", "token-issue", "verify-link", "verify-pdf", "token-verify")
+
+
+def _wrk_script(plan: Plan, scratch: Path) -> Path:
+    """The wrk script of a request/response scenario (the same requests the httpx generator sends)."""
+    auth = {"Authorization": f"Bearer {plan.token}"}
+    path = scratch / f"{plan.scenario}.lua"
+    if plan.scenario == "verify-link":
+        return wrk.script(path, method="GET", paths=[f"/api/v1/verify/{t}" for t in plan.licence_tokens])
+    if plan.scenario == "token-verify":
+        return wrk.script(path, method="POST", paths=["/api/v1/identity/verify"], body=f"token={plan.token}",
+                          headers={**auth, "Content-Type": "application/x-www-form-urlencoded"})
+    if plan.scenario == "verify-pdf":
+        document = scratch / "licence.pdf"
+        document.write_bytes(plan.pdf)
+        return wrk.script(path, method="POST", paths=["/api/v1/verify/pdf"], body_file=document,
+                          headers={"Content-Type": "application/pdf"})
+    if plan.scenario == "token-issue":
+        basic = base64.b64encode(f"{plan.client_id}:{plan.client_secret}".encode()).decode()
+        return wrk.script(path, method="POST", paths=["/oauth/token"], body="grant_type=client_credentials",
+                          headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    body = json.dumps({"type_code": "BL", **licence_row(random.Random(plan.seed))}, ensure_ascii=False)
+    return wrk.script(path, method="POST", paths=["/api/v1/licences"], body=body, fresh_key=True,
+                      headers={**auth, "Content-Type": "application/json"})
+
+
+def run_wrk_scenario(plan: Plan, scratch: Path, *, label: str = "") -> dict[str, Any]:
+    """One scenario with wrk as the load generator (a separate process); a progress bar follows the clock."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    lua = _wrk_script(plan, scratch)
+    found: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: found.update(
+        wrk.run(plan.base, lua, seconds=plan.duration, connections=plan.connections)), daemon=True)
+    started = time.monotonic()
+    runner.start()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), transient=False) as bar:
+        task = bar.add_task(label or plan.scenario, total=plan.duration)
+        while runner.is_alive():
+            runner.join(timeout=0.5)
+            bar.update(task, completed=min(plan.duration, time.monotonic() - started))
+    if not found:
+        raise RuntimeError(f"wrk failed for {plan.scenario}")
+    requests = {plan.scenario: {k: v for k, v in found.items() if k != "seconds"}}
+    return {"seconds": found["seconds"], "connections": plan.connections, "generator": "wrk", "requests": requests}
+
+
 def _prepare(server: Server, connections: int) -> tuple[str, list[str], list[str], bytes]:
     """An access token and a few sealed licences (tokens, ids, one PDF) that the read scenarios use."""
     demo = server.demo
@@ -355,12 +405,17 @@ def _prepare(server: Server, connections: int) -> tuple[str, list[str], list[str
             tokens.append(issued.json()["verification_url"].rsplit("/", 1)[1])
         pdf = client.get(f"/api/v1/licences/{ids[0]}/pdf", headers={"Authorization": f"Bearer {token}"})
         pdf.raise_for_status()
+        deadline = time.monotonic() + 60  # the publisher signs a tree head every few seconds: wait for the proofs
+        while time.monotonic() < deadline:
+            if (client.get(f"/api/v1/verify/{tokens[-1]}").json().get("transparency") or {}).get("logged"):
+                break
+            time.sleep(0.5)
     return token, tokens, ids, pdf.content
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"database": args.database, "workers": args.workers, "duration_s": args.duration,
-                               "connections": args.connections, "load_average_at_start": os.getloadavg(),
+                               "connections": args.connections, "generator": args.generator, "load_average_at_start": os.getloadavg(),
                                "scenarios": {}}
     with tempfile.TemporaryDirectory(prefix="ecert-harness-") as directory:
         scratch = Path(directory)
@@ -375,10 +430,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     plan = Plan(server.base, scenario, args.duration, args.connections, server.demo["client_id"],
                                 server.demo["client_secret"], token, tokens, ids, pdf, args.bulk_rows, seed=len(tokens))
                     server.reset_peak()
-                    raw = run_scenario(plan, label=f"{args.database} {scenario}")
-                    tokens += raw["new_tokens"][:5000]
-                    ids += raw["new_ids"][:5000]
-                    summary = summarise(raw)
+                    label = f"{args.database} {scenario}"
+                    if args.generator == "wrk" and scenario in WRK_SCENARIOS:
+                        summary = run_wrk_scenario(plan, scratch, label=label)
+                    else:
+                        raw = run_scenario(plan, label=label)
+                        tokens += raw["new_tokens"][:5000]
+                        ids += raw["new_ids"][:5000]
+                        summary = {"generator": "httpx", **summarise(raw)}
                     summary["peak_rss_mib"] = {k: round(v, 1) for k, v in server.peak_rss_mib.items()}
                     results["scenarios"][scenario] = summary
                     print(json.dumps({scenario: summary}, ensure_ascii=False), flush=True)
@@ -397,7 +456,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="ECERT_WORKERS of the server")
     parser.add_argument("--bulk-rows", type=int, default=500, help="rows per bulk job")
     parser.add_argument("--scenario", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
-    return parser.parse_args(argv)
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
+                        help="load generator of the request/response scenarios (auto: wrk when installed); "
+                             "bulk and mixed always use the httpx generator")
+    args = parser.parse_args(argv)
+    if args.generator == "auto":
+        args.generator = "wrk" if wrk.available() else "httpx"
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
