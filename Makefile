@@ -27,7 +27,7 @@ test: $(STAMP) system-tools
 lint: $(STAMP)
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP) system-tools
 	$(BIN)/python -m bench.harness $(BENCH_ARGS)
 
 clean:

@@ -9,6 +9,7 @@ declare -A need=(
   [qpdf]=qpdf
   [chromium]=chromium
   [curl]=curl
+  [wrk]=wrk  # the benchmarks' load generator (make bench)
 )
 missing=()
 for tool in "${!need[@]}"; do
