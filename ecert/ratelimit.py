@@ -145,7 +145,6 @@ class _Local:
     claim: float = 0.0
     claim_slot: int | None = None
     used: float = 0.0
-    active: bool = False  # served since the last sync
 
 
 @dataclass(frozen=True)
@@ -169,6 +168,8 @@ class SharedWindows(_Windows):
         self.expected = self.workers = max(1, expected_workers)  # this host's workers: the least N can be
         self._keys: OrderedDict[str, _Local] = OrderedDict()
         self._seen: dict[str, _Seen] = {}
+        self._active: set[str] = set()  # keys served since the last sync
+        self._claimed: set[str] = set()  # keys holding a claim from the last sync
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._stop = threading.Event()
@@ -187,7 +188,7 @@ class SharedWindows(_Windows):
         with self._lock:
             local = self._keys.pop(key, None) or _Local()
             self._keys[key] = local
-            local.active = True
+            self._active.add(key)
             fresh = local.claim_slot is not None and local.claim_slot >= self._slot(at)[0] - 1
             budget = local.claim if fresh else self._allowance(key, at)
             allowed = local.used + cost <= budget + 1e-9
@@ -213,7 +214,7 @@ class SharedWindows(_Windows):
             local = self._keys.pop(key, None) or _Local()
             self._keys[key] = local
             local.used += cost
-            local.active = True
+            self._active.add(key)
 
     def _allowance(self, key: str, at: float) -> float:
         """What a worker may admit for a key it holds no claim for, until its next sync."""
@@ -254,19 +255,23 @@ class SharedWindows(_Windows):
             at = self._now()
             slot, fraction = self._slot(at)
             with self._lock:
-                batch = {key: (local.claim, local.claim_slot, local.used, local.active) for key, local in self._keys.items()
-                         if local.active or local.claim_slot is not None or local.used}
-                for local in self._keys.values():
-                    local.active = False
+                active, self._active = self._active, set()
+                batch = {key: (local.claim, local.claim_slot, local.used, key in active)
+                         for key in active | self._claimed if (local := self._keys.get(key)) is not None}
             if not batch:
                 return
-            with self.engine.begin() as connection:
-                workers = self._heartbeat(connection, at)
-                self._account(connection, batch, slot)
-                seen = self._read(connection, [k for k, (_, _, _, active) in batch.items() if active], slot)
-                claims = self._claim(connection, seen, [k for k, (_, _, _, active) in batch.items() if active], slot,
-                                     fraction, workers)
-                self._clean(connection, slot, at)
+            served = [key for key, (_, _, _, was_served) in batch.items() if was_served]
+            try:
+                with self.engine.begin() as connection:
+                    workers = self._heartbeat(connection, at)
+                    self._account(connection, batch, slot)
+                    seen = self._read(connection, served, slot)
+                    claims = self._claim(connection, seen, served, slot, fraction, workers)
+                    self._clean(connection, slot, at)
+            except Exception:
+                with self._lock:  # nothing was written: the same keys go into the next sync
+                    self._active |= active
+                raise
             with self._lock:
                 self.workers, self._seen = workers, seen
                 for key, (_, _, used, _) in batch.items():
@@ -275,6 +280,7 @@ class SharedWindows(_Windows):
                         continue
                     local.used = max(0.0, local.used - used)
                     local.claim, local.claim_slot = claims.get(key, (0.0, None))
+                self._claimed = {key for key, (claim, _) in claims.items() if claim > 0}
 
     def _heartbeat(self, connection: Connection, at: float) -> int:
         _upsert(connection, _WORKER, [{"scope": self.scope, "worker": self.worker, "seen_at": at}], ["scope", "worker"])

@@ -4,6 +4,7 @@ several workers; an explicit clock, and syncs run by hand, so every step is dete
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -88,3 +89,19 @@ def test_direct_limits_are_exact_across_workers(engine: Engine, scope: str) -> N
     assert hits == pytest.approx(5.0)  # refused attempts are taken back
     clock.at += a.window * 1.5  # half the previous window's hits have decayed
     assert _admit(a, "192.0.2.9", 5) == 2
+
+
+def test_a_failed_sync_keeps_the_counts_for_the_next(engine: Engine, scope: str, tmp_path: Path) -> None:
+    clock = Clock()
+    unreachable = sa.create_engine(f"sqlite:///{tmp_path}/missing/directory/ecert.db")
+    worker = SharedWindows(unreachable, scope, 0.1, 10, now=clock, background=False)
+    assert _admit(worker, "k", 3) == 3
+    with pytest.raises(sa.exc.OperationalError):
+        worker.sync()
+    assert _admit(worker, "k", 5) == 2  # still within the provisional allowance (limit / 2), no more
+    worker.engine = engine  # the database is back
+    worker.sync()
+    with engine.connect() as connection:
+        hits = connection.execute(sa.select(sa.func.sum(RateCount.hits)).where(RateCount.scope == scope)).scalar_one()  # type: ignore[arg-type]
+    assert hits == pytest.approx(10.0)  # the 5 admitted while it was down, and a claim of the 5 left
+    assert _admit(worker, "k", 10) == 5
