@@ -254,7 +254,8 @@ def login_crowd(base: str, people: list[str], *, concurrency: int, seconds: floa
         return time.monotonic() - started
 
     elapsed = asyncio.run(crowd())
-    return {"admitted_per_s": round(rate(len(admitted), elapsed), 1), "admitted": len(admitted), "shed": len(shed),
+    per_s = round(rate(len(admitted), elapsed), 1)
+    return {"per_s": per_s, "admitted_per_s": per_s, "admitted": len(admitted), "shed": len(shed),
             "other_statuses": other, "admitted_p50_ms": round(percentile(admitted, 50)),
             "admitted_p99_ms": round(percentile(admitted, 99)), "shed_p99_ms": round(percentile(shed, 99)),
             "connections": concurrency, "seconds": round(elapsed, 1)}
