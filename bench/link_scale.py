@@ -25,10 +25,13 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
+import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,26 @@ def _tokens_script(directory: Path, name: str, paths: list[str], *, distinct: bo
         + ("function request() i = i + 1; return wrk.format('GET', all[(i % #all) + 1]) end\n" if distinct else
            "function request() return wrk.format('GET', all[math.random(#all)]) end\n"))
     return script
+
+
+def _connections_per_process(port: int, after: float) -> dict[str, int]:
+    """After ``after`` seconds: how the load generator's connections to ``port`` are spread over server processes
+    (uvicorn workers share one listening socket; each keeps the connections it accepted)."""
+    time.sleep(after)
+    listing = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                             text=True).stdout
+    spread: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listing):
+        spread[pid] = spread.get(pid, 0) + 1
+    return spread
+
+
+def _loaded(base: str, port: int, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One wrk run, and the connections per worker seen 2 s into it."""
+    with ThreadPoolExecutor(1) as pool:
+        spread = pool.submit(_connections_per_process, port, 2.0)
+        result = wrk(base + "/", script, args.seconds, args.connections, 2)
+        return {**result, "connections_per_worker": sorted(spread.result().values(), reverse=True)}
 
 
 def _openbao(state: Path) -> ManagedOpenBao:
@@ -141,7 +164,7 @@ def _size(args: argparse.Namespace, size: int, schema: str, scratch: Path) -> di
             }
             for name, (paths, distinct) in runs.items():
                 script = _tokens_script(scratch, f"run-{len(result)}", paths, distinct=distinct)
-                result[name] = {**wrk(base + "/", script, args.seconds, args.connections, 2),
+                result[name] = {**_loaded(base, port, script, args),
                                 "server_rss_mib": round(_rss_mib(process.pid)), "load_average_after": os.getloadavg()}
                 print(f"{size:,} {name}: {result[name]}", flush=True)
         finally:
