@@ -1,4 +1,4 @@
-"""Rate limits hold across API workers: ``ecert serve`` with ECERT_WORKERS=2 on PostgreSQL, requests on fresh
+"""Rate limits hold across API workers: ``ecert serve`` with ECERT_WORKERS=3 on PostgreSQL, requests on fresh
 connections (so both workers answer), and the combined count of admitted requests stays within one limit."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from tests.reliability.conftest import token_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-VERIFY_BURST, LOGIN_BURST = 24, 4
+VERIFY_BURST, LOGIN_BURST, WORKERS = 24, 4, 3
 
 
 @pytest.fixture
 def limited_workers(postgres_workers: Any) -> Any:
     # windows of 240 s (burst / rate): nothing decays while the test runs
-    return postgres_workers(2, ECERT_VERIFY_RATE_PER_SECOND=str(VERIFY_BURST / 240), ECERT_VERIFY_BURST=str(VERIFY_BURST),
+    return postgres_workers(WORKERS, ECERT_VERIFY_RATE_PER_SECOND=str(VERIFY_BURST / 240), ECERT_VERIFY_BURST=str(VERIFY_BURST),
                             ECERT_LOGIN_RATE_PER_SECOND=str(LOGIN_BURST / 240), ECERT_LOGIN_BURST=str(LOGIN_BURST),
                             ECERT_RATE_LIMIT_SYNC_SECONDS="0.5")
 
@@ -51,7 +51,7 @@ def test_verification_and_login_limits_are_shared_by_the_workers(limited_workers
     admitted = [r for r in answers if r.status_code == 200]
     refused = [r for r in answers if r.status_code == 429]
     assert len(admitted) + len(refused) == len(answers), {r.status_code for r in answers}
-    # one worker alone would admit VERIFY_BURST, two independent ones twice that
+    # one worker alone would admit VERIFY_BURST, three independent ones three times that
     assert VERIFY_BURST // 2 <= len(admitted) <= VERIFY_BURST, len(admitted)
     assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
     assert refused[0].headers["content-type"].startswith("application/problem+json")
@@ -66,4 +66,4 @@ def test_verification_and_login_limits_are_shared_by_the_workers(limited_workers
             workers = connection.execute(sa.text("SELECT count(*) FROM ecert_rate_worker WHERE scope = 'verify'")).scalar_one()
     finally:
         engine.dispose()
-    assert workers == 2  # both workers served lookups and synced
+    assert workers == WORKERS  # every worker served lookups and synced
