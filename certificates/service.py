@@ -11,6 +11,7 @@ from sqlmodel import Session
 from certificates import records
 from certificates.blobs import BlobStore
 from certificates.bulk import BulkWorker, cancel_job, create_job
+from certificates.grouping import GroupCommit
 from certificates.issuance import Actor, IssueRequest, Issuer
 from certificates.lifecycle import Action
 from certificates.models import BulkJob, Licence
@@ -40,10 +41,24 @@ class LicenceService:
         self.public_url = public_url
         self.issuer = Issuer(keystore=keystore, clock=clock, blobs=blobs, seal_keys=seal_keys, sealer=sealer, public_url=public_url)
         self.worker = BulkWorker(engine, self.issuer, tick=self.expire_due)
+        self.grouped = GroupCommit(engine, self.issuer)
 
     def issue(self, session: Session, actor: Actor, department: str, request: IssueRequest) -> tuple[Licence, bool]:
+        """Issue in the caller's transaction."""
         prepared = self.issuer.prepare(session, actor, department, request)
         return self.issuer.issue_one(session, actor, prepared)
+
+    def issue_grouped(self, session: Session, actor: Actor, department: str,
+                      request: IssueRequest) -> tuple[Licence, bool]:
+        """Issue together with concurrent requests of the same caller (:mod:`certificates.grouping`), committed
+        in a transaction of its own by the time this returns; ``session`` only reads (checks and replays)."""
+        prepared = self.issuer.prepare(session, actor, department, request)
+        key = request.idempotency_key
+        if key:
+            existing = self.issuer.find_replay(session, department, key, prepared.fingerprint)
+            if existing is not None:
+                return existing, True
+        return self.grouped.issue(actor, prepared)
 
     def change(self, session: Session, actor: Actor, licence_id: str, action: Action, *,
                reason: str | None, effective_at: dt.datetime | None) -> Licence:

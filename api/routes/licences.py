@@ -90,7 +90,7 @@ def _issue(body: IssueIn, document: bytes | None, principal: Principal, session:
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
         valid_from=body.valid_from, idempotency_key=idempotency_key, document=document,
     )
-    licence, replayed = service.issue(session, actor, department_for(actor, body.department), request)
+    licence, replayed = service.issue_grouped(session, actor, department_for(actor, body.department), request)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

@@ -52,7 +52,7 @@ def test_sigkill_during_issuance_then_idempotent_retries(serve: Any) -> None:
     server = serve()
     token = token_for(server)
     rng = random.Random(1)
-    requests = {uuid.uuid4().hex: {"type_code": "BL", **licence_row(rng)} for _ in range(8)}
+    requests = {uuid.uuid4().hex: {"type_code": "BL", **licence_row(rng)} for _ in range(40)}
     answers: dict[str, int | str] = {}
 
     def send(key: str) -> None:
@@ -64,7 +64,9 @@ def test_sigkill_during_issuance_then_idempotent_retries(serve: Any) -> None:
     threads = [threading.Thread(target=send, args=(key,)) for key in requests]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # some landed, some mid-flight
+    deadline = time.monotonic() + 60
+    while not answers and time.monotonic() < deadline:  # the first landed: the others are in flight or queued
+        time.sleep(0.02)
     kill_tree(server)
     for thread in threads:
         thread.join()
@@ -84,6 +86,7 @@ def test_sigkill_during_issuance_then_idempotent_retries(serve: Any) -> None:
 
 
 def test_vault_stopped_mid_issuance_and_mid_bulk_job(serve: Any) -> None:
+    ROWS = 400  # noqa: N806 - enough rows that the job (~75 rows/s here) is still running when Vault stops
     server = serve(ECERT_VAULT_TIMEOUT="2")
     token = token_for(server)
     auth = {"Authorization": f"Bearer {token}"}
@@ -91,7 +94,7 @@ def test_vault_stopped_mid_issuance_and_mid_bulk_job(serve: Any) -> None:
     bao = bao_process(server)
 
     job = httpx.post(f"{server.base}/api/v1/bulk-jobs", headers=auth, timeout=60,
-                     json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(30)]})
+                     json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(ROWS)]})
     assert job.status_code == 202
     job_id = job.json()["id"]
     time.sleep(0.5)
@@ -119,12 +122,12 @@ def test_vault_stopped_mid_issuance_and_mid_bulk_job(serve: Any) -> None:
         if view["status"] not in ("queued", "running"):
             break
         time.sleep(0.5)
-    assert (view["status"], view["succeeded"], view["failed"]) == ("completed", 30, 0), view
-    items = httpx.get(f"{server.base}/api/v1/bulk-jobs/{job_id}/items", headers=auth, params={"limit": 100},
+    assert (view["status"], view["succeeded"], view["failed"]) == ("completed", ROWS, 0), view
+    items = httpx.get(f"{server.base}/api/v1/bulk-jobs/{job_id}/items", headers=auth, params={"limit": 1000},
                       timeout=30).json()
     listed = items["items"] if isinstance(items, dict) else items
-    assert sorted(i["row"] for i in listed) == list(range(30))
-    assert len({i["licence_id"] for i in listed}) == 30
+    assert sorted(i["row"] for i in listed) == list(range(ROWS))
+    assert len({i["licence_id"] for i in listed}) == ROWS
     rows = _check_records(serve.database_url)
     assert len([r for r in rows if r["idempotency_key"] == key]) == 1
     assert audit_verify(server, serve.database_url)["ok"] is True

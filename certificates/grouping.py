@@ -1,0 +1,148 @@
+"""Group commit for single issuances: concurrent requests of one caller become one batch.
+
+A sealed issuance is bound by per-transaction and per-call costs (Vault round trips for the holder's ID,
+the QR payload, the seal and the timestamp; the audit chain; the commit). When a department's system
+sends many single requests at once, they queue per department and caller while a batch of theirs is being
+issued, and the next batch takes all of them with :meth:`Issuer.issue_batch` in one transaction
+(one Vault batch per kind of signature) and hands each waiting request its licence. When the batch fails,
+the requests are issued one by one with :meth:`Issuer.issue_one` (so one bad request never fails the others,
+and an Idempotency-Key that another worker committed meanwhile answers as a replay); an outage
+(:class:`ServiceUnavailable`, a lost database) fails them all at once instead of retrying each.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from certificates.issuance import Actor, Issuer, Prepared
+from certificates.models import Licence
+from ecert.db import session_scope
+from ecert.errors import ServiceUnavailable
+
+__all__ = ["GroupCommit"]
+
+_OUTAGES = (ServiceUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+@dataclass(eq=False)
+class _Waiting:
+    prepared: Prepared
+    wake: threading.Event = field(default_factory=threading.Event)  # done, or asked to lead the next batch
+    lead: bool = False
+    result: tuple[Licence, bool] | None = None
+    error: BaseException | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def outcome(self) -> tuple[Licence, bool]:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@dataclass(eq=False)
+class _Group:
+    queue: list[_Waiting] = field(default_factory=list)
+    running: bool = False
+
+
+class GroupCommit:
+    """Issues prepared requests in batches of up to ``max_batch``, each committed in its own transaction.
+
+    One batch per caller runs at a time in this process; requests arriving meanwhile queue, and when the
+    batch is done the oldest of them leads the next batch with everything queued by then. A lone request
+    is issued at once.
+    """
+
+    def __init__(self, engine: Engine, issuer: Issuer, *, max_batch: int = 32) -> None:
+        self.engine = engine
+        self.issuer = issuer
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._groups: dict[tuple[str, str], _Group] = {}
+
+    def issue(self, actor: Actor, prepared: Prepared) -> tuple[Licence, bool]:
+        """The licence for ``prepared`` (committed when this returns) and whether it was an idempotent replay."""
+        me = _Waiting(prepared)
+        key = (prepared.department_code, actor.subject)
+        with self._lock:
+            group = self._groups.setdefault(key, _Group())
+            group.queue.append(me)
+            if not group.running:
+                group.running = me.lead = True
+        while not me.settled:
+            if me.lead:
+                me.lead = False
+                self._lead(actor, key, group)
+            else:
+                me.wake.wait()
+                me.wake.clear()
+        return me.outcome()
+
+    def _lead(self, actor: Actor, key: tuple[str, str], group: _Group) -> None:
+        with self._lock:
+            batch, group.queue[:] = group.queue[: self.max_batch], group.queue[self.max_batch:]
+        try:
+            self._run(actor, batch)
+        except BaseException as exc:  # noqa: BLE001 - whatever happened, every waiting request hears of it
+            for waiting in batch:
+                if not waiting.settled:
+                    waiting.error = exc
+        finally:
+            with self._lock:
+                if group.queue:  # the oldest waiting request leads the next batch
+                    group.queue[0].lead = True
+                    group.queue[0].wake.set()
+                else:
+                    group.running = False
+                    self._groups.pop(key, None)
+            for waiting in batch:
+                waiting.wake.set()
+
+    def _run(self, actor: Actor, batch: list[_Waiting]) -> None:
+        firsts, repeats = _by_key(batch)
+        try:
+            with session_scope(self.engine) as session:
+                licences = self.issuer.issue_batch(session, actor, [w.prepared for w in firsts])
+            for waiting, licence in zip(firsts, licences):
+                waiting.result = (licence, False)
+        except _OUTAGES as exc:
+            for waiting in firsts:
+                waiting.error = exc
+        except Exception:
+            for waiting in firsts:  # one request's fault must not fail the others; a key taken meanwhile replays
+                self._alone(actor, waiting)
+        for repeat, first in repeats:
+            repeat.result = (first.result[0], True) if first.result is not None else None
+            repeat.error = first.error
+
+    def _alone(self, actor: Actor, waiting: _Waiting) -> None:
+        try:
+            with session_scope(self.engine) as session:
+                waiting.result = self.issuer.issue_one(session, actor, waiting.prepared)
+        except Exception as exc:  # noqa: BLE001 - handed to the request that sent it
+            waiting.error = exc
+
+
+def _by_key(batch: list[_Waiting]) -> tuple[list[_Waiting], list[tuple[_Waiting, _Waiting]]]:
+    """Requests to issue, and retries sent while their first copy waits in the same batch (same key and body)."""
+    firsts: list[_Waiting] = []
+    seen: dict[str, _Waiting] = {}
+    repeats: list[tuple[_Waiting, _Waiting]] = []
+    for waiting in batch:
+        key = waiting.prepared.request.idempotency_key
+        first = seen.get(key) if key else None
+        if first is not None and first.prepared.fingerprint == waiting.prepared.fingerprint:
+            repeats.append((waiting, first))
+            continue
+        if key and first is None:
+            seen[key] = waiting
+        firsts.append(waiting)
+    return firsts, repeats

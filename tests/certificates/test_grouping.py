@@ -1,0 +1,106 @@
+"""Group commit: concurrent single issuances of one caller share a transaction; one bad request fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from certificates.grouping import GroupCommit
+from certificates.issuance import Actor, IdempotencyKeyReused, Issuer, Prepared
+from certificates.models import Licence, LicenceType
+from tests.certificates.conftest import request_for
+
+
+class CountingIssuer(Issuer):
+    """The real issuer, counting the batches it is asked to issue (what group commit changes)."""
+
+    def __init__(self, base: Issuer) -> None:
+        self.__dict__.update(base.__dict__)
+        self.batches: list[int] = []
+        self.lock = threading.Lock()
+
+    def issue_batch(self, session: Any, actor: Actor, batch: Any) -> list[Licence]:
+        with self.lock:
+            self.batches.append(len(batch))
+        return super().issue_batch(session, actor, batch)
+
+
+def _prepare(engine: Engine, issuer: Issuer, actor: Actor, department: str, **overrides: Any) -> Prepared:
+    with Session(engine) as session:
+        return issuer.prepare(session, actor, department, request_for(**overrides))
+
+
+def _concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Runs the calls at once; each result is its return value or the exception it raised."""
+    results: list[Any] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # noqa: BLE001 - compared by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_concurrent_requests_share_batches_and_all_commit(engine: Engine, issuer: Issuer, actor: Actor, department: str,
+                                                          licence_type: LicenceType) -> None:
+    counting = CountingIssuer(issuer)
+    grouped = GroupCommit(engine, counting)
+    prepared = [_prepare(engine, issuer, actor, department) for _ in range(8)]
+    results = _concurrently([lambda p=p: grouped.issue(actor, p) for p in prepared])
+    assert all(isinstance(r, tuple) and r[1] is False for r in results), results
+    numbers = {licence.number for licence, _ in results}
+    assert len(numbers) == 8
+    assert sum(counting.batches) == 8 and len(counting.batches) < 8  # fewer transactions than requests
+    with Session(engine) as session:
+        stored = session.exec(select(Licence.number).where(Licence.department_code == department)).all()
+    assert numbers <= set(stored)  # committed when issue() returned
+
+
+def test_a_concurrent_retry_is_a_replay(engine: Engine, issuer: Issuer, actor: Actor, department: str,
+                                               licence_type: LicenceType, uid: str) -> None:
+    grouped = GroupCommit(engine, issuer)
+    body = request_for(idempotency_key=f"k-{uid}")
+    with Session(engine) as session:
+        first, again = (issuer.prepare(session, actor, department, body) for _ in range(2))
+    results = _concurrently([lambda: grouped.issue(actor, first), lambda: grouped.issue(actor, again)])
+    assert results[0][0].id == results[1][0].id
+    assert sorted(replayed for _, replayed in results) == [False, True]
+
+
+def test_a_key_reused_for_another_body_fails_alone(engine: Engine, issuer: Issuer, actor: Actor, department: str,
+                                                   licence_type: LicenceType, uid: str) -> None:
+    grouped = GroupCommit(engine, issuer)
+    key = f"k-{uid}"
+    one = _prepare(engine, issuer, actor, department, idempotency_key=key)
+    other = _prepare(engine, issuer, actor, department, idempotency_key=key)  # another holder: another body
+    bystander = _prepare(engine, issuer, actor, department)
+    results = _concurrently([lambda: grouped.issue(actor, one), lambda: grouped.issue(actor, other),
+                             lambda: grouped.issue(actor, bystander)])
+    failed = [r for r in results[:2] if isinstance(r, Exception)]
+    assert len(failed) == 1 and isinstance(failed[0], IdempotencyKeyReused)
+    assert isinstance(results[2], tuple) and results[2][0].number  # the others in the batch are issued
+    loser = one if results[0] is failed[0] else other
+    with Session(engine) as session:  # nothing of the refused request was stored
+        assert session.exec(select(Licence).where(Licence.holder_name == loser.request.holder_name,
+                                                  Licence.request_fingerprint == loser.fingerprint)).first() is None
+
+
+def test_a_lone_request_does_not_wait(engine: Engine, issuer: Issuer, actor: Actor, department: str,
+                                      licence_type: LicenceType) -> None:
+    counting = CountingIssuer(issuer)
+    grouped = GroupCommit(engine, counting)
+    licence, replayed = grouped.issue(actor, _prepare(engine, issuer, actor, department))
+    assert not replayed and licence.number and counting.batches == [1]
