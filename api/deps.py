@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlmodel import Session
 
 from ecert.runtime import Runtime
 
-__all__ = ["get_runtime", "get_session", "RuntimeDep", "SessionDep"]
+__all__ = ["get_runtime", "get_session", "RuntimeDep", "SessionDep", "Offset"]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -35,3 +35,7 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+# Paging offset: bounded so a client's huge number is a 422, not a database overflow (SQLite INTEGER is 64-bit)
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import Offset, RuntimeDep, SessionDep
 from api.routes.licensing import actor_of, department_for, licence_service
 from api.security import Principal, require_scopes
 from certificates.bulk import MAX_ROWS, get_job, job_items
@@ -45,7 +45,7 @@ def progress(job_id: str, principal: Issuing, session: SessionDep) -> dict[str, 
 
 @router.get("/{job_id}/items", summary="Per-row results")
 def items(job_id: str, principal: Issuing, session: SessionDep, status: str | None = None,
-          offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+          offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     rows = job_items(session, actor_of(principal), job_id, status=status, offset=offset, limit=limit)
     return {"items": [item_view(i) for i in rows], "offset": offset, "limit": limit}
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, Upl
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import Offset, RuntimeDep, SessionDep
 from api.routes import bulk_jobs, licence_types
 from api.routes.licensing import actor_of, department_for, licence_service, lifespan
 from api.security import Principal, require_scopes
@@ -101,7 +101,7 @@ def _issue(body: IssueIn, document: bytes | None, principal: Principal, session:
 @router.get("", summary="List your department's e-licences")
 def list_licences(principal: Reading, session: SessionDep, runtime: RuntimeDep,
                   department: str | None = None, status: str | None = None,
-                  offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+                  offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     service = licence_service(runtime)
     actor = actor_of(principal)
     rows = records.list_for_department(session, actor, department_for(actor, department), status=status, offset=offset, limit=limit)

@@ -23,7 +23,8 @@ def test_out_of_range_numbers_are_invalid_input(client: TestClient, url: str) ->
 
 @pytest.mark.parametrize("url", [
     "/api/v1/licences?department=%00x", "/api/v1/licence-types?department=a%00b", "/api/v1/clients?department=%00",
-    "/status-lists/19940175615190",
+    "/status-lists/19940175615190", f"/api/v1/licences?offset={2**63 + 5}", f"/api/v1/licences?offset={HUGE}",
+    "/api/v1/bulk-jobs/x/items?offset=18446744073709551616",
 ])
 def test_unstorable_values_are_invalid_input(client: TestClient, runtime: Runtime, url: str) -> None:
     admin = bearer(token_for(client, new_client(runtime, None, ["platform:admin"])))
