@@ -44,8 +44,10 @@ __all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "LIFETIME", "BundleInvalid"
 
 FORMAT = "ecert-trust-bundle/1"
 BUNDLE_KEY = "trust-bundle"
-#: Extended key usage of the bundle signer (an ecert arc; only ecert verifiers look for it).
-BUNDLE_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.99999.2.1")
+#: Extended key usage of the bundle signer: ecert's own, minted under the UUID arc 2.25 (ITU-T X.667), which
+#: needs no registration and collides with no one's; only ecert verifiers look for it. (Before 2026-11-25 this was
+#: an unregistered 1.3.6.1.4.1.99999 number, which belongs to someone else's arc; bundle signers are re-certified.)
+BUNDLE_SIGNING = x509.ObjectIdentifier("2.25.246531049696619054240796782398166327829")
 LIFETIME = dt.timedelta(hours=24)
 
 

@@ -97,7 +97,9 @@ class BundlePublisher:
                 IssuedCertificate.key_version == info.latest.version, IssuedCertificate.revoked_at == None,  # noqa: E711
             ).order_by(IssuedCertificate.not_after.desc())).first()  # type: ignore[attr-defined]
         if row is not None and as_utc(row.not_after) - now > _RENEW_BEFORE:
-            return KeyRef(row.key_name, row.key_version), x509.load_der_x509_certificate(row.certificate_der)
+            stored = x509.load_der_x509_certificate(row.certificate_der)
+            if _signs_bundles(stored):  # else certified under an earlier profile: certify again
+                return KeyRef(row.key_name, row.key_version), stored
         hierarchy = self.authority.hierarchy()
         config = self.authority.config
         subject = x509.Name([
@@ -110,3 +112,11 @@ class BundlePublisher:
                 session, self.keystore, issuer=hierarchy.issuing, profile=BUNDLE_PROFILE, subject=subject, key=info.latest,
                 validity=BUNDLE_PROFILE.max_validity - dt.timedelta(days=1), now=now, endpoints=config.endpoints, actor="system:trust-bundle")
         return info.latest, certificate
+
+
+def _signs_bundles(certificate: x509.Certificate) -> bool:
+    try:
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return BUNDLE_SIGNING in usages
