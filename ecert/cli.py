@@ -12,18 +12,18 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecert.commands import MODULES
-from ecert.commands.common import emit
 from ecert.errors import EcertError
-from ecert.logs import configure_logging
-from ecert.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ecert.settings import Settings
 
 __all__ = ["main"]
 
 log = logging.getLogger("ecert")
-Command = Callable[[argparse.Namespace, Settings], int]
+Command = Callable[[argparse.Namespace, "Settings"], int]
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,6 +98,7 @@ def _prepare_first_start(settings: Settings) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from ecert.commands.common import emit
     from ecert.db import make_engine, migrate
 
     engine = make_engine(settings.resolved_database_url)
@@ -145,6 +146,7 @@ def _has_branch(config: Any, label: str) -> bool:
 
 
 def cmd_vault_status(args: argparse.Namespace, settings: Settings) -> int:
+    from ecert.commands.common import emit
     from keys.vault import read_health
 
     addr = settings.vault_addr or f"http://127.0.0.1:{settings.embedded_vault_port}"
@@ -174,7 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verify_arguments(argv: Sequence[str]) -> list[str] | None:
+    """``ecert [--json] verify ...``: its arguments, for the fast path that loads neither settings nor other commands."""
+    options = [a for a in argv[: argv.index("verify")]] if "verify" in argv else None
+    if options is None or any(a != "--json" for a in options):
+        return None
+    rest = list(argv[len(options) + 1:])
+    return [*rest, "--json"] if options and "--json" not in rest else rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verify_argv = _verify_arguments(argv)
+    if verify_argv is not None and not {"-h", "--help"} & set(verify_argv):
+        from ecert.commands import verify
+
+        return verify.main(verify_argv, prog="ecert verify")  # a counter terminal: start-up is most of the time
+    from ecert.logs import configure_logging
+    from ecert.settings import load_settings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

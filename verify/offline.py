@@ -169,10 +169,10 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
 
 
 def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None) -> Verdict:
-    """The document checks of :func:`verify.pdf.check_pdf` against the bundle's CAs and CRLs."""
-    from verify.pdf import PdfLimits, check_pdf  # pyHanko loads only when a PDF is checked
+    """The document checks of :func:`verify.findings.check_document` (seal profile, else pyHanko) against the bundle's CAs and CRLs."""
+    from verify.findings import PdfLimits, check_document  # pyHanko loads only for a PDF outside the seal profile
 
-    findings = check_pdf(data, bundle.trust, now=now, limits=limits or PdfLimits())
+    findings = check_document(data, bundle.trust, now=now, limits=limits or PdfLimits())
     summary = None
     if findings.number:
         summary = LicenceSummary(number=findings.number, type_code=findings.number.split("-")[0], type_version=0,

@@ -18,7 +18,7 @@ from certificates.models import Licence
 from ecert.clock import Clock, as_utc
 from verify.link import LinkVerifier
 from verify.model import Check, Outcome, Verdict, check
-from verify.pdf import PdfLimits, SealFindings, check_pdf
+from verify.findings import PdfLimits, SealFindings, check_document
 from verify.trust import SealEntry, TrustMaterial
 
 __all__ = ["PdfVerifier", "trust_from_authority", "seal_entries"]
@@ -75,7 +75,8 @@ class PdfVerifier:
         return verdict
 
     def _document_checks(self, data: bytes, now: dt.datetime) -> SealFindings:
-        """check_pdf, remembered per (document, CRLs): the result depends on nothing else once the seal is timestamped."""
+        """The document checks (seal profile, else pyHanko), remembered per (document, CRLs): the result depends on nothing else
+        once the seal is timestamped."""
         trust = self._trust()
         key = (hashlib.sha256(data).digest(), hashlib.sha256(b"".join(trust.crls)).digest())
         with self._lock:
@@ -83,7 +84,7 @@ class PdfVerifier:
             if cached is not None:
                 self._findings.move_to_end(key)
                 return cached
-        findings = check_pdf(data, trust, now=now, limits=self.limits)
+        findings = check_document(data, trust, now=now, limits=self.limits)
         if findings.signed_at is not None and self.cache_size:
             with self._lock:
                 self._findings[key] = findings

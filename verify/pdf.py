@@ -15,18 +15,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import logging
-import re
 import zlib
-from dataclasses import dataclass
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -34,40 +29,16 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from verify.findings import READABLE, SEAL_FIELD, PdfLimits, SealFacts, SealFindings, licence_number, seal_checks, sha256_hex
 from verify.model import Check, check
 from verify.trust import TrustMaterial
 
 __all__ = ["PdfLimits", "SealFindings", "check_pdf", "SEAL_FIELD"]
 
 log = logging.getLogger(__name__)
-SEAL_FIELD = "ecert-seal"
-_NUMBER = re.compile(r"([A-Z0-9]{1,16}-[A-Z0-9]{1,32}-\d{4}-\d{1,12}-[0-9A-Z*])\s*$")
 _TERMINAL_FILTERS = {"/DCTDecode", "/JPXDecode", "/CCITTFaxDecode", "/JBIG2Decode", "/ASCIIHexDecode", "/ASCII85Decode",
                      "/Crypt"}
 logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class PdfLimits:
-    max_bytes: int = 20 * 1024 * 1024
-    max_objects: int = 20_000
-    max_stream_bytes: int = 16 * 1024 * 1024  # per stream, decoded
-    max_total_decoded: int = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SealFindings:
-    """What the document checks found: the checks, and what the signed document says it is."""
-
-    checks: tuple[Check, ...]
-    number: str | None = None
-    department: str | None = None
-    signed_at: dt.datetime | None = None
-    sha256: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
 
 
 class _Refused(Exception):
@@ -180,85 +151,19 @@ def _validate(sig, trust: TrustMaterial) -> PdfSignatureStatus:  # type: ignore[
     return status
 
 
-def _issued_by_us(certificate: x509.Certificate, trust: TrustMaterial) -> bool:
-    """The certificate's signature verifies under one of our issuing CAs (whatever names it copies)."""
-    for issuer in trust.intermediates:
-        try:
-            certificate.verify_directly_issued_by(issuer)
-            issuer.verify_directly_issued_by(trust.root)
-            return True
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-    return False
-
-
-def _department(certificate: x509.Certificate) -> str | None:
-    values = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
-    return str(values[0].value) if values else None
-
-
-def _seal_checks(status: PdfSignatureStatus, trust: TrustMaterial, now: dt.datetime) -> tuple[list[Check], dt.datetime | None, str | None]:
-    checks = [check("intact", status.intact and status.valid,
-                    "The seal's signature matches the document's bytes." if status.intact and status.valid
-                    else "The document was changed after it was sealed, or the seal's signature is broken.",
-                    "电子印章签名与文件内容一致。" if status.intact and status.valid else "文件在盖章后被修改，或印章签名已损坏。")]
-    signer = x509.load_der_x509_certificate(status.signing_cert.dump())
-    chained = _issued_by_us(signer, trust) and (status.trusted or status.revoked)
-    checks.append(check("chain", bool(chained),
-                        "The seal certificate chains to the provincial e-licence root CA." if chained
-                        else "The seal was not made with a certificate of the provincial e-licence CA (unknown or self-made signer).",
-                        "印章证书可追溯至省电子证照根证书。" if chained else "印章并非由省电子证照 CA 签发的证书所盖（签名者未知或自制）。"))
+def _facts(status: PdfSignatureStatus) -> SealFacts:
     ts = status.timestamp_validity
     ts_ok = ts is not None and ts.intact and ts.valid and ts.trusted
-    signed_at = ts.timestamp if ts_ok and ts is not None else None
-    checks.append(check("timestamp", ts_ok,
-                        f"Trusted timestamp from the provincial TSA: sealed at {signed_at.isoformat()}." if signed_at
-                        else "There is no trusted timestamp from the provincial time-stamping authority.",
-                        f"省时间戳服务的可信时间：盖章时间 {signed_at.isoformat()}。" if signed_at else "缺少省时间戳服务的可信时间戳。"))
-    checks.append(_modification_check(status))
-    if chained:
-        checks.extend(_status_checks(signer, trust, signed_at, now))
-    return checks, signed_at, _department(signer) if chained else None
+    return SealFacts(intact=bool(status.intact and status.valid), signer=x509.load_der_x509_certificate(status.signing_cert.dump()),
+                     trusted=bool(status.trusted or status.revoked), signed_at=ts.timestamp if ts_ok and ts is not None else None,
+                     unmodified=_unmodified(status))
 
 
-def _modification_check(status: PdfSignatureStatus) -> Check:
+def _unmodified(status: PdfSignatureStatus) -> bool:
     coverage, level = status.coverage, status.modification_level
-    ok = status.docmdp_ok is not False and (
+    return status.docmdp_ok is not False and (
         coverage == SignatureCoverageLevel.ENTIRE_FILE
         or (coverage == SignatureCoverageLevel.ENTIRE_REVISION and level is not None and level <= ModificationLevel.LTA_UPDATES))
-    if ok:
-        return check("unmodified", True, "Nothing was changed after sealing (validation data only).", "盖章后未作任何修改（仅附加了验证数据）。")
-    return check("unmodified", False,
-                 "Content or form fields were changed or added after the document was sealed.",
-                 "文件盖章后，内容或表单被修改或增加。")
-
-
-def _status_checks(signer: x509.Certificate, trust: TrustMaterial, signed_at: dt.datetime | None, now: dt.datetime) -> list[Check]:
-    at = signed_at or now
-    revocation = trust.revocation(signer)
-    in_window = signer.not_valid_before_utc <= at <= signer.not_valid_after_utc
-    compromised = revocation is not None and revocation.effective <= at
-    ok_then = in_window and not compromised
-    if ok_then:
-        then = check("seal_at_signing", True, "The seal certificate was valid and not revoked when the document was sealed.",
-                     "盖章时印章证书有效且未被吊销。")
-    elif not in_window:
-        then = check("seal_at_signing", False, "The seal certificate was not within its validity period when the document was sealed.",
-                     "盖章时印章证书不在有效期内。")
-    else:
-        assert revocation is not None
-        then = check("seal_at_signing", False,
-                     f"The seal certificate was revoked ({revocation.reason}) effective {revocation.effective.isoformat()}, before this document was sealed.",
-                     f"印章证书已于 {revocation.effective.isoformat()} 被吊销（{revocation.reason}），早于本文件盖章时间。")
-    if revocation is None:
-        current = check("seal_now", True, "The seal certificate is not revoked today.", "印章证书目前未被吊销。")
-    elif ok_then and signed_at is not None:
-        current = check("seal_now", True,
-                        f"The seal certificate was revoked on {revocation.revoked_at.date().isoformat()}, after this document was sealed; documents sealed before stay valid.",
-                        f"印章证书已于 {revocation.revoked_at.date().isoformat()} 吊销，晚于本文件盖章时间；此前盖章的文件仍然有效。")
-    else:
-        current = check("seal_now", False, f"The seal certificate is revoked ({revocation.reason}).", f"印章证书已被吊销（{revocation.reason}）。")
-    return [then, current]
 
 
 def _number(reader: PdfFileReader, sig) -> str | None:  # type: ignore[no-untyped-def]
@@ -268,13 +173,12 @@ def _number(reader: PdfFileReader, sig) -> str | None:  # type: ignore[no-untype
         title = str(signed(signed.trailer_view.raw_get("/Info"))["/Title"])
     except Exception:  # noqa: BLE001 - no title: the record cannot be found from the document
         return None
-    found = _NUMBER.search(title)
-    return found.group(1) if found else None
+    return licence_number(title)
 
 
 def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings:
     """The document checks (no database): safe to read, seal intact, chained, timestamped, unmodified, seal status."""
-    digest = hashlib.sha256(data).hexdigest() if data else None
+    digest = sha256_hex(data)
     try:
         reader = _precheck(data, limits)
         sig = _signature(reader)
@@ -284,8 +188,8 @@ def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: Pd
             log.info("signature validation failed: %s: %s", type(exc).__name__, exc)
             raise _refuse("intact", f"The seal's signature cannot be checked ({type(exc).__name__}); the document is damaged or forged.",
                           "无法校验印章签名；文件已损坏或被伪造。") from exc
-        checks, signed_at, department = _seal_checks(status, trust, now)
-        return SealFindings((check("readable", True, "The file is a readable PDF.", "文件是可读取的 PDF。"), *checks),
-                            _number(reader, sig), department, signed_at, digest)
+        facts = _facts(status)
+        checks, department = seal_checks(facts, trust, now)
+        return SealFindings((READABLE, *checks), _number(reader, sig), department, facts.signed_at, digest)
     except _Refused as refused:
         return SealFindings((refused.check,), sha256=digest)

@@ -12,9 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,6 +60,10 @@ def _offline(kind: str, payload: bytes | str, args: argparse.Namespace) -> dict[
 
 
 def _online(kind: str, payload: bytes | str, base: str) -> dict[str, Any]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     base = base.rstrip("/")
     if kind == "pdf":
         assert isinstance(payload, bytes)
@@ -139,15 +140,15 @@ def register(sub: Any) -> None:
     _arguments(sub.add_parser("verify", help="verify a sealed PDF or a scanned QR string (offline from a trust bundle, or online)"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ecert.commands.verify``: the same command without loading ecert's settings (fast start on terminals)."""
-    parser = argparse.ArgumentParser(prog="ecert-verify", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None, *, prog: str = "ecert-verify") -> int:
+    """``python -m ecert.commands.verify`` (and ``ecert verify``): the command without loading ecert's settings (fast start on terminals)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     _arguments(parser)
     args = parser.parse_args(argv)
     try:
         return cmd_verify(args, None)
     except EcertError as exc:
-        print(f"ecert verify: {exc.detail}", file=sys.stderr)
+        print(f"{prog}: {exc.detail}", file=sys.stderr)
         return 2
 
 
