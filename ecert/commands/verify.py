@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "ecert-verify") -> in
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     _arguments(parser)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")  # pyHanko's warnings are findings, not news
     try:
         return cmd_verify(args, None)
     except EcertError as exc:
