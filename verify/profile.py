@@ -51,7 +51,7 @@ _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 _SIG_TYPE = re.compile(rb"/Type\s*/Sig(?![A-Za-z0-9.#_-])")
 _SUBFILTER = re.compile(rb"/SubFilter\s*/(ETSI\.CAdES\.detached|adbe\.pkcs7\.detached)(?![A-Za-z0-9.#_-])")
 _OBJ = re.compile(rb"(?<![0-9])\d+\s+\d+\s+obj\b")
-_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[^\s/\[\]<>()]+)")  # bounded: linear on hostile bytes
 _STREAM = re.compile(rb"(?<!end)stream\r?\n")
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 _XREF_ENTRY = re.compile(rb"(\d{10}) (\d{5}) ([nf])(?: \r| \n|\r\n)")
@@ -129,7 +129,9 @@ def _streams_within(data: bytes, limits: PdfLimits) -> None:
     ``data`` is the signed bytes (the file without the signature's hex string).
     """
     _require(len(_OBJ.findall(data)) <= limits.max_objects, "too many objects")
-    for value in _FILTER.findall(data):
+    filters = _FILTER.findall(data)
+    _require(len(filters) == data.count(b"/Filter"), "a /Filter value this reader does not follow")
+    for value in filters:
         names = re.findall(rb"/[^\s/\[\]<>()]+", value)
         _require(all(name in _ALLOWED_FILTERS for name in names), "an unusual stream filter")
     total, view = 0, memoryview(data)

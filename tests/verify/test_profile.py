@@ -164,3 +164,22 @@ def test_the_profile_path_respects_the_limits(trust: TrustMaterial, issued: Issu
     assert check_profile(data, trust, now=_now(), limits=PdfLimits(max_stream_bytes=1024)) is None
     assert check_profile(data, trust, now=_now(), limits=PdfLimits(max_objects=5)) is None
     assert check_profile(data, trust, now=_now(), limits=PdfLimits(max_bytes=len(data) - 1)) is None
+
+
+def _profile_shaped(body: bytes) -> bytes:
+    """Unsigned bytes with the profile's outer shape (one /Sig, /ByteRange over the whole file) around ``body``."""
+    head = b"%PDF-1.7\n" + body + b"\n1 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /Contents "
+    gap = b"<" + b"00" * 64 + b">"
+    tail = b"\n/ByteRange [0 %010d %010d %010d] >>\nendobj\nstartxref\n0\n%%%%EOF\n"
+    a, b = len(head), len(head) + len(gap)
+    return head + gap + tail % (a, b, len(tail % (0, 0, 0)))
+
+
+@pytest.mark.parametrize("body", [b"/Filter [" * 200_000, b"1 " + b" " * 2_000_000 + b"2", b"stream\nx\x9c" * 100_000, b"(" * 2_000_000])
+def test_the_profile_reader_stays_linear_on_hostile_bytes(trust: TrustMaterial, body: bytes) -> None:
+    import time
+
+    data = _profile_shaped(body)
+    started = time.monotonic()
+    assert check_profile(data, trust, now=_now()) is None
+    assert time.monotonic() - started < 2
