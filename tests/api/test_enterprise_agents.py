@@ -50,7 +50,8 @@ def _register(client: TestClient, kind: str = "person") -> Portal:
 
 def _events(engine: Engine, start: int, action: str) -> list[AuditEvent]:
     with session_scope(engine) as session:
-        return list(session.exec(select(AuditEvent).where(col(AuditEvent.seq) > start, AuditEvent.action == action)))
+        return list(session.exec(select(AuditEvent).where(col(AuditEvent.seq) > start, AuditEvent.action == action)
+                                 .order_by(col(AuditEvent.seq))))
 
 
 def _last_seq(engine: Engine) -> int:
