@@ -183,3 +183,33 @@ def test_the_profile_reader_stays_linear_on_hostile_bytes(trust: TrustMaterial, 
     started = time.monotonic()
     assert check_profile(data, trust, now=_now()) is None
     assert time.monotonic() - started < 2
+
+
+def test_ecert_json_before_the_command_still_takes_the_fast_path(publisher: BundlePublisher, issued: Issued, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from ecert.cli import main
+
+    bundle, pdf = tmp_path / "bundle.json", tmp_path / "licence.pdf"
+    bundle.write_bytes(publisher.build())
+    pdf.write_bytes(issued.pdfs["valid"])
+    assert main(["--json", "verify", str(pdf), "--bundle", str(bundle)]) == 0
+    assert json.loads(capsys.readouterr().out)["offline"]["outcome"] == "authentic"
+
+
+def test_online_document_checks_of_distinct_pdfs_rate(runtime, authority: CertificateAuthority, link_verifier, issued: Issued) -> None:  # type: ignore[no-untyped-def]
+    """PdfVerifier.verify (document checks every time: no cache; register lookup) over distinct licences, one thread.
+
+    Measured, not asserted (docs/benchmarks.md): ``.venv/bin/pytest tests/verify/test_profile.py -k rate -s``.
+    """
+    import time
+
+    verifier = PdfVerifier(runtime.engine, runtime.clock, authority, link_verifier, cache_size=0)
+    pdfs = [issued.pdfs[name] for name in GENUINE]
+    for pdf in pdfs:
+        verifier.verify(pdf)
+    started, rounds = time.perf_counter(), 20
+    for _ in range(rounds):
+        for pdf in pdfs:
+            assert verifier.verify(pdf).outcome.value != "invalid"
+    elapsed = time.perf_counter() - started
+    print(f"\nPdfVerifier.verify, distinct PDFs, no cache: {rounds * len(pdfs) / elapsed:.0f}/s ({elapsed / rounds / len(pdfs) * 1000:.1f} ms each)")
