@@ -52,6 +52,10 @@ _SIG_TYPE = re.compile(rb"/Type\s*/Sig(?![A-Za-z0-9.#_-])")
 _SUBFILTER = re.compile(rb"/SubFilter\s*/(ETSI\.CAdES\.detached|adbe\.pkcs7\.detached)(?![A-Za-z0-9.#_-])")
 _OBJ = re.compile(rb"(?<![0-9])\d+\s+\d+\s+obj\b")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[^\s/\[\]<>()]+)")  # bounded: linear on hostile bytes
+_ESCAPED_NAME = re.compile(rb"/[^\s/\[\]<>(){}%]*#[0-9A-Fa-f]{2}[^\s/\[\]<>(){}%]*")
+#: Names this reader relies on; written with # escapes (``/Byte#52ange``) they would escape its byte scans.
+_SIGNIFICANT = {b"/ByteRange", b"/Type", b"/Sig", b"/SubFilter", b"/Contents", b"/Encrypt", b"/ObjStm", b"/XRefStm", b"/XRef",
+                b"/Filter", b"/Info", b"/Title", b"/Prev"}
 _STREAM = re.compile(rb"(?<!end)stream\r?\n")
 _STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
 _XREF_ENTRY = re.compile(rb"(\d{10}) (\d{5}) ([nf])(?: \r| \n|\r\n)")
@@ -100,6 +104,7 @@ def _layout(data: bytes, limits: PdfLimits) -> _Layout:
     _require(0 < len(data) <= limits.max_bytes and data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), "not a whole PDF")
     _require(data.count(b"/ByteRange") == 1 and len(_SIG_TYPE.findall(data)) == 1, "not exactly one signature")
     _require(b"/Encrypt" not in data and b"/ObjStm" not in data and b"/XRefStm" not in data, "encryption or compressed objects")
+    _require(not any(_unescaped(name) in _SIGNIFICANT for name in _ESCAPED_NAME.findall(data)), "a significant name written with # escapes")
     found = _BYTE_RANGE.search(data)
     _require(found is not None, "no /ByteRange [0 a b c]")
     assert found is not None
@@ -112,6 +117,10 @@ def _layout(data: bytes, limits: PdfLimits) -> _Layout:
     _streams_within(covered, limits)
     contents = binascii.unhexlify(data[a + 1:b - 1])
     return _Layout(covered, contents, _number(data))
+
+
+def _unescaped(name: bytes) -> bytes:
+    return re.sub(rb"#([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), name)
 
 
 def _same_dictionary(data: bytes, a: int, b: int, byte_range: int) -> None:
@@ -165,8 +174,9 @@ def _number(data: bytes) -> str | None:
         prev = _PREV.search(trailer)
         offset = int(prev.group(1)) if prev else None
     _require(offset is None, "too many xref sections")
-    if info is None or info[0] not in offsets:
+    if info is None:
         return None
+    _require(info[0] in offsets, "the /Info object is not in the xref tables")
     title = _title(data, offsets[info[0]], info)
     return licence_number(title) if title is not None else None
 
@@ -259,7 +269,9 @@ def _signed_data(blob: bytes, content_type: str) -> tuple[cms.SignedData, cms.Si
     signed = info["content"]
     _require(len(signed["signer_infos"]) == 1, "not exactly one signer")
     signer_info = signed["signer_infos"][0]
-    _require(signed["encap_content_info"]["content_type"].native == content_type, f"the content is not {content_type}")
+    encapsulated = signed["encap_content_info"]
+    _require(encapsulated["content_type"].native == content_type, f"the content is not {content_type}")
+    _require((encapsulated["content"].native is None) == (content_type == "data"), "detached for the seal, encapsulated for a token")
     _require(signer_info["digest_algorithm"]["algorithm"].native == "sha256", "not SHA-256")
     _require(bool(signer_info["signed_attrs"]), "no signed attributes")
     return signed, signer_info, _signer_certificate(signed, signer_info)

@@ -213,3 +213,10 @@ def test_online_document_checks_of_distinct_pdfs_rate(runtime, authority: Certif
             assert verifier.verify(pdf).outcome.value != "invalid"
     elapsed = time.perf_counter() - started
     print(f"\nPdfVerifier.verify, distinct PDFs, no cache: {rounds * len(pdfs) / elapsed:.0f}/s ({elapsed / rounds / len(pdfs) * 1000:.1f} ms each)")
+
+
+def test_significant_names_written_with_escapes_are_left_to_pyhanko(trust: TrustMaterial, caplog: pytest.LogCaptureFixture) -> None:
+    """``/Byte#52ange`` is /ByteRange to a PDF reader: a second, escaped signature must not hide from the byte scans."""
+    caplog.set_level("DEBUG", logger="verify.profile")
+    assert check_profile(_profile_shaped(b"2 0 obj\n<< /T#79pe /Sig /Byte#52ange [0 1 2 3] >>\nendobj\n"), trust, now=_now()) is None
+    assert "significant name written with # escapes" in caplog.text
