@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 _SIG_TYPE = re.compile(rb"/Type\s*/Sig(?![A-Za-z0-9.#_-])")
 _SUBFILTER = re.compile(rb"/SubFilter\s*/(ETSI\.CAdES\.detached|adbe\.pkcs7\.detached)(?![A-Za-z0-9.#_-])")
-_OBJ = re.compile(rb"(?<![0-9])\d+\s+\d+\s+obj\b")
 _FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[^\s/\[\]<>()]+)")  # bounded: linear on hostile bytes
 _ESCAPED_NAME = re.compile(rb"/[^\s/\[\]<>(){}%]*#[0-9A-Fa-f]{2}[^\s/\[\]<>(){}%]*")
 #: Names this reader relies on; written with # escapes (``/Byte#52ange``) they would escape its byte scans.
@@ -137,7 +136,7 @@ def _streams_within(data: bytes, limits: PdfLimits) -> None:
 
     ``data`` is the signed bytes (the file without the signature's hex string).
     """
-    _require(len(_OBJ.findall(data)) <= limits.max_objects, "too many objects")
+    _require(data.count(b"obj") - data.count(b"endobj") <= limits.max_objects, "too many objects")  # >= the "N G obj" headers
     filters = _FILTER.findall(data)
     _require(len(filters) == data.count(b"/Filter"), "a /Filter value this reader does not follow")
     for value in filters:
