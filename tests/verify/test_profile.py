@@ -220,3 +220,10 @@ def test_significant_names_written_with_escapes_are_left_to_pyhanko(trust: Trust
     caplog.set_level("DEBUG", logger="verify.profile")
     assert check_profile(_profile_shaped(b"2 0 obj\n<< /T#79pe /Sig /Byte#52ange [0 1 2 3] >>\nendobj\n"), trust, now=_now()) is None
     assert "significant name written with # escapes" in caplog.text
+
+
+def test_a_department_upload_sealed_by_us_is_answered_alike(sealer, trust: TrustMaterial, issued: Issued) -> None:  # type: ignore[no-untyped-def]
+    """A department's own PDF (here an unsigned rendering) sealed by PadesSealer.seal_uploaded: the same shape, the same answer."""
+    sealed = sealer.seal_uploaded(issued.department, hostile.unsigned_licence(issued.licences["valid"]))
+    lean, general = _both(sealed, trust)
+    assert lean is not None and lean.passed and lean == general
