@@ -413,6 +413,17 @@ def _prepare(server: Server, connections: int) -> tuple[str, list[str], list[str
     return token, tokens, ids, pdf.content
 
 
+def _bare_reference(seconds: float) -> dict[str, Any]:
+    """Issue #4's yardstick, in the same run with the server idle: a bare pyHanko PAdES B-B signature of a rendered
+    (unsealed) licence with a throwaway local key, one thread (``bench.signing.bare_pyhanko``)."""
+    from bench.signing import bare_pyhanko, sample_documents
+    from signing.render import render_licence
+
+    pdf = render_licence(sample_documents("BENCH", 0, 1)[0], issuer_name="Benchmark bureau").pdf
+    count, elapsed, latencies = bare_pyhanko(pdf, min(seconds, 10.0))
+    return {"per_s": round(count / elapsed, 2), "p50_ms": round(percentile(latencies, 50) * 1000, 2), "threads": 1}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"database": args.database, "workers": args.workers, "duration_s": args.duration,
                                "connections": args.connections, "generator": args.generator, "load_average_at_start": os.getloadavg(),
@@ -441,6 +452,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     summary["peak_rss_mib"] = {k: round(v, 1) for k, v in server.peak_rss_mib.items()}
                     results["scenarios"][scenario] = summary
                     print(json.dumps({scenario: summary}, ensure_ascii=False), flush=True)
+                if "issue" in args.scenario:
+                    results["reference_bare_pyhanko"] = _bare_reference(args.duration)
+                    print(json.dumps({"reference_bare_pyhanko": results["reference_bare_pyhanko"]}), flush=True)
             finally:
                 server.stop()
     results["load_average_at_end"] = os.getloadavg()

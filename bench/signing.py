@@ -67,7 +67,7 @@ def _for(seconds: float, step: Callable[[], int]) -> tuple[int, float, list[floa
     return count, time.perf_counter() - started, latencies
 
 
-def _documents(code: str, start: int, n: int) -> list[LicenceDocument]:
+def sample_documents(code: str, start: int, n: int) -> list[LicenceDocument]:
     return [licence(start + i, department_code=code) for i in range(n)]
 
 
@@ -95,7 +95,7 @@ def _test_pki(store: KeyStore) -> tuple[Any, Any, Any, str]:
     return pki, pki.tsa, pki.revocation, "BENCH01"
 
 
-def _bare_pyhanko(pdf: bytes, seconds: float) -> tuple[int, float, list[float]]:
+def bare_pyhanko(pdf: bytes, seconds: float) -> tuple[int, float, list[float]]:
     key = ec.generate_private_key(ec.SECP256R1())  # measurement reference only; never an ecert key
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
     now = dt.datetime.now(dt.timezone.utc)
@@ -135,10 +135,10 @@ def main() -> None:
         }
 
         sealer = PadesSealer(store, seals, tsa, revocation)
-        sealer.seal(code, _documents(code, 0, 2))  # warm: seal cache, TSA size probe
+        sealer.seal(code, sample_documents(code, 0, 2))  # warm: seal cache, TSA size probe
         trips = sealer._seal_for(code).signer.round_trips  # noqa: SLF001
         counter = iter(range(10, 10**9, args.batch))
-        count, elapsed, lat = _for(args.seconds, lambda: len(sealer.seal(code, _documents(code, next(counter), args.batch))))
+        count, elapsed, lat = _for(args.seconds, lambda: len(sealer.seal(code, sample_documents(code, next(counter), args.batch))))
         batches = len(lat)
         results[f"PadesSealer B-LT, batches of {args.batch}"] = {
             "per_s": rate(count, elapsed),
@@ -146,7 +146,7 @@ def main() -> None:
             "vault_seal_round_trips_per_batch": (sealer._seal_for(code).signer.round_trips - trips) / batches,  # noqa: SLF001
             "cpu_ms_per_pdf": _CPU["last"],
         }
-        count, elapsed, lat = _for(args.seconds, lambda: len(sealer.seal(code, _documents(code, next(counter), 1))))
+        count, elapsed, lat = _for(args.seconds, lambda: len(sealer.seal(code, sample_documents(code, next(counter), 1))))
         results["PadesSealer B-LT, one at a time"] = {
             "per_s": rate(count, elapsed), "p50_ms": percentile(lat, 50) * 1000, "p99_ms": percentile(lat, 99) * 1000,
             "cpu_ms_per_pdf": _CPU["last"],
@@ -155,7 +155,7 @@ def main() -> None:
         with ThreadPoolExecutor(8) as pool:
             started, cpu = time.perf_counter(), time.process_time()
             trips = sealer._seal_for(code).signer.round_trips  # noqa: SLF001
-            counts = list(pool.map(lambda _: _for(args.seconds, lambda: len(sealer.seal(code, _documents(code, next(counter), 1))))[0], range(8)))
+            counts = list(pool.map(lambda _: _for(args.seconds, lambda: len(sealer.seal(code, sample_documents(code, next(counter), 1))))[0], range(8)))
             elapsed = time.perf_counter() - started
         results["PadesSealer B-LT, one per call, 8 threads (coalesced)"] = {
             "per_s": rate(sum(counts), elapsed),
@@ -164,14 +164,14 @@ def main() -> None:
         }
 
         plain = PadesSealer(store, seals, None, None)
-        plain.seal(code, _documents(code, 0, 2))
-        count, elapsed, lat = _for(args.seconds, lambda: len(plain.seal(code, _documents(code, next(counter), args.batch))))
+        plain.seal(code, sample_documents(code, 0, 2))
+        count, elapsed, lat = _for(args.seconds, lambda: len(plain.seal(code, sample_documents(code, next(counter), args.batch))))
         results[f"PadesSealer B-B (no TSA, no DSS), batches of {args.batch}"] = {
             "per_s": rate(count, elapsed), "cpu_ms_per_pdf": _CPU["last"],
         }
 
         rendered = render_licence(sample, issuer_name=DEPARTMENT_NAME).pdf
-        count, elapsed, lat = _bare_pyhanko(rendered, args.seconds)
+        count, elapsed, lat = bare_pyhanko(rendered, args.seconds)
         results["bare pyHanko B-B, local key, pre-rendered PDF"] = {
             "per_s": rate(count, elapsed), "p50_ms": percentile(lat, 50) * 1000, "cpu_ms_per_pdf": _CPU["last"],
         }
