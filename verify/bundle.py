@@ -37,7 +37,7 @@ from certificates.lifecycle import Status
 from certificates.statusbits import BITS, LIST_SIZE, STATUS_OF_CODE, decode, entry
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput
-from verify.trust import SealEntry, TrustMaterial
+from verify.trust import SealEntry, TrustMaterial, signed_by
 
 __all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "LIFETIME", "BundleInvalid", "LoadedBundle", "build_bundle", "load_bundle",
            "fingerprint", "signature_envelope"]
@@ -172,7 +172,7 @@ def _seal(item: dict[str, Any]) -> SealEntry:
 def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.Certificate,
                   intermediates: list[x509.Certificate]) -> x509.Certificate:
     signer = x509.load_der_x509_certificate(base64.b64decode(signature["x5c"][0]))
-    if not any(_issued(signer, ca) and _issued(ca, root) for ca in intermediates):
+    if not any(signed_by(signer, ca) and signed_by(ca, root) for ca in intermediates):
         raise BundleInvalid("the bundle's signer is not certified by the bundle's root")
     eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     if BUNDLE_SIGNING not in eku:
@@ -189,14 +189,6 @@ def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.
     return signer
 
 
-def _issued(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    try:
-        child.verify_directly_issued_by(parent)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-
-
 def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> LoadedBundle:
     """Parse and check a bundle (signature chain up to its root, and the pin when given); raise :class:`BundleInvalid`."""
     try:
@@ -211,7 +203,7 @@ def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> 
         signer = _check_signer(signature, bundle, root, intermediates)
         seals = tuple(_seal(s) for s in bundle["seals"])
         for seal in seals:
-            if not any(_issued(seal.certificate, ca) for ca in intermediates):
+            if not any(signed_by(seal.certificate, ca) for ca in intermediates):
                 raise BundleInvalid(f"the seal certificate {seal.kid} in the bundle is not issued by its CAs")
         crls = tuple(base64.b64decode(c) for c in bundle["crls"])
         for crl in crls:

@@ -9,17 +9,15 @@ the entry point: the profile path first, pyHanko (imported only then) for everyt
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from verify.model import Check, check
-from verify.trust import TrustMaterial
+from verify.trust import TrustMaterial, signed_by
 
 __all__ = ["PdfLimits", "SealFindings", "SealFacts", "SEAL_FIELD", "READABLE", "check_document", "seal_checks", "issued_by_us",
            "licence_number"]
@@ -80,19 +78,9 @@ def licence_number(title: str) -> str | None:
 def issued_by_us(certificate: x509.Certificate, trust: TrustMaterial) -> x509.Certificate | None:
     """The issuing CA of ours whose signature the certificate carries (whatever names it copies), if any."""
     for issuer in trust.intermediates:
-        if _signed_by(certificate, issuer) and _signed_by(issuer, trust.root):
+        if signed_by(certificate, issuer) and signed_by(issuer, trust.root):
             return issuer
     return None
-
-
-@functools.lru_cache(maxsize=1024)
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """``child`` carries ``parent``'s signature (remembered: the same few seal, TSA and CA certificates recur)."""
-    try:
-        child.verify_directly_issued_by(parent)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
 
 
 def _department(certificate: x509.Certificate) -> str | None:

@@ -8,12 +8,14 @@ offline, :mod:`verify.bundle` reads it from a signed trust bundle. PDF and QR ch
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from ecert.clock import as_utc
 
-__all__ = ["SealEntry", "Revocation", "TrustMaterial"]
+__all__ = ["SealEntry", "Revocation", "TrustMaterial", "signed_by"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,13 @@ class TrustMaterial:
 
     def is_ours(self, issuer: x509.Certificate) -> bool:
         return issuer == self.root or issuer in self.intermediates
+
+
+@functools.lru_cache(maxsize=1024)
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """``child`` carries ``parent``'s signature (remembered: the same few seal, TSA and CA certificates recur)."""
+    try:
+        child.verify_directly_issued_by(parent)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
