@@ -48,7 +48,7 @@ from keys.openbao import free_port
 __all__ = ["SCENARIOS", "Server", "main", "run_scenario", "start_server"]
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("token-issue", "issue", "verify-link", "verify-pdf", "token-verify", "bulk", "mixed")
+SCENARIOS = ("token-issue", "issue", "verify-link", "verify-pdf", "verify-pdf-distinct", "token-verify", "bulk", "mixed")
 # The mixed day: mostly citizens and businesses verifying, some departments issuing and logging in.
 MIX = {"verify-link": 60, "token-verify": 15, "issue": 10, "token-issue": 5, "verify-pdf": 5, "read": 5}
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -187,6 +187,7 @@ class Plan:
     pdf: bytes
     bulk_rows: int
     seed: int
+    pdf_files: list[str] = field(default_factory=list)  # distinct sealed PDFs (verify-pdf-distinct)
 
 
 class Load:
@@ -243,6 +244,11 @@ class Load:
 
     async def verify_pdf(self, client: httpx.AsyncClient) -> None:
         await self._call(client, "verify-pdf", "POST", "/api/v1/verify/pdf", content=self.plan.pdf,
+                         headers={"Content-Type": "application/pdf"})
+
+    async def verify_pdf_distinct(self, client: httpx.AsyncClient) -> None:
+        document = Path(self.plan.pdf_files[self.rng.randrange(len(self.plan.pdf_files))]).read_bytes()
+        await self._call(client, "verify-pdf-distinct", "POST", "/api/v1/verify/pdf", content=document,
                          headers={"Content-Type": "application/pdf"})
 
     async def token_verify(self, client: httpx.AsyncClient) -> None:
@@ -341,7 +347,7 @@ def run_scenario(plan: Plan, *, label: str = "") -> dict[str, Any]:
     return raw
 
 
-WRK_SCENARIOS = ("issue", "token-issue", "verify-link", "verify-pdf", "token-verify")
+WRK_SCENARIOS = ("issue", "token-issue", "verify-link", "verify-pdf", "verify-pdf-distinct", "token-verify")
 
 
 def _wrk_script(plan: Plan, scratch: Path) -> Path:
@@ -356,7 +362,10 @@ def _wrk_script(plan: Plan, scratch: Path) -> Path:
     if plan.scenario == "verify-pdf":
         document = scratch / "licence.pdf"
         document.write_bytes(plan.pdf)
-        return wrk.script(path, method="POST", paths=["/api/v1/verify/pdf"], body_file=document,
+        return wrk.script(path, method="POST", paths=["/api/v1/verify/pdf"], body_files=[document],
+                          headers={"Content-Type": "application/pdf"})
+    if plan.scenario == "verify-pdf-distinct":
+        return wrk.script(path, method="POST", paths=["/api/v1/verify/pdf"], body_files=[Path(f) for f in plan.pdf_files],
                           headers={"Content-Type": "application/pdf"})
     if plan.scenario == "token-issue":
         basic = base64.b64encode(f"{plan.client_id}:{plan.client_secret}".encode()).decode()
@@ -413,6 +422,34 @@ def _prepare(server: Server, connections: int) -> tuple[str, list[str], list[str
     return token, tokens, ids, pdf.content
 
 
+def _distinct_pdfs(server: Server, token: str, count: int, directory: Path) -> list[str]:
+    """``count`` distinct sealed licences (one bulk job), each PDF downloaded to ``directory``: uploads nobody has
+    checked before, so no document check is remembered (verify-pdf-distinct)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    rng = random.Random(11)
+    with httpx.Client(base_url=server.base, timeout=120, headers=auth) as client:
+        job = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(count)]})
+        job.raise_for_status()
+        job_id = job.json()["id"]
+        while client.get(f"/api/v1/bulk-jobs/{job_id}").json()["status"] in ("queued", "running", "pending"):
+            time.sleep(1)
+        ids, offset = [], 0
+        while True:
+            page = client.get(f"/api/v1/bulk-jobs/{job_id}/items", params={"limit": 1000, "offset": offset}).json()["items"]
+            ids += [i["licence_id"] for i in page if i.get("licence_id")]
+            if len(page) < 1000:
+                break
+            offset += 1000
+        files = []
+        for licence_id in ids:
+            pdf = client.get(f"/api/v1/licences/{licence_id}/pdf")
+            pdf.raise_for_status()
+            path = directory / f"{licence_id}.pdf"
+            path.write_bytes(pdf.content)
+            files.append(str(path))
+    return files
+
+
 def _bare_reference(seconds: float) -> dict[str, Any]:
     """Issue #4's yardstick, in the same run with the server idle: a bare pyHanko PAdES B-B signature of a rendered
     (unsealed) licence with a throwaway local key, one thread (``bench.signing.bare_pyhanko``)."""
@@ -437,9 +474,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 server.watch_memory()
                 token, tokens, ids, pdf = _prepare(server, args.connections)
+                pdf_files: list[str] = []
+                if "verify-pdf-distinct" in args.scenario:
+                    (scratch / "pdfs").mkdir()
+                    pdf_files = _distinct_pdfs(server, token, args.distinct_pdfs, scratch / "pdfs")
                 for scenario in args.scenario:
                     plan = Plan(server.base, scenario, args.duration, args.connections, server.demo["client_id"],
-                                server.demo["client_secret"], token, tokens, ids, pdf, args.bulk_rows, seed=len(tokens))
+                                server.demo["client_secret"], token, tokens, ids, pdf, args.bulk_rows, seed=len(tokens),
+                                pdf_files=pdf_files)
                     server.reset_peak()
                     label = f"{args.database} {scenario}"
                     if args.generator == "wrk" and scenario in WRK_SCENARIOS:
@@ -469,6 +511,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections")
     parser.add_argument("--workers", type=int, default=2, help="ECERT_WORKERS of the server")
     parser.add_argument("--bulk-rows", type=int, default=500, help="rows per bulk job")
+    parser.add_argument("--distinct-pdfs", type=int, default=3000,
+                        help="sealed licences issued for verify-pdf-distinct (more than that scenario sends)")
     parser.add_argument("--scenario", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto",
                         help="load generator of the request/response scenarios (auto: wrk when installed); "

@@ -41,16 +41,23 @@ def _lua(text: str) -> str:
 
 
 def script(path: Path, *, method: str, paths: Sequence[str], headers: Mapping[str, str] | None = None,
-           body: str | None = None, body_file: Path | None = None, fresh_key: bool = False) -> Path:
-    """A wrk script: each request takes a random path of ``paths``; ``fresh_key`` adds a new Idempotency-Key."""
+           body: str | None = None, body_files: Sequence[Path] = (), fresh_key: bool = False, threads: int = 2) -> Path:
+    """A wrk script: each request takes a random path of ``paths``; ``fresh_key`` adds a new Idempotency-Key.
+
+    With ``body_files`` the bodies are those files in turn, the ``threads`` wrk threads (as :func:`run` is given)
+    taking every ``threads``-th one from their own offset, so a run shorter than the list sends each body once.
+    """
     lines = ["math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))", "local n = 0",
              "local paths = {" + ", ".join(_lua(p) for p in paths) + "}",
-             "local headers = {" + ", ".join(f"[ {_lua(k)} ] = {_lua(v)}" for k, v in (headers or {}).items()) + "}"]
-    if body_file is not None:
-        lines.append(f"local file = io.open({_lua(str(body_file))}, 'rb'); local body = file:read('*a'); file:close()")
-    else:
-        lines.append(f"local body = {_lua(body) if body is not None else 'nil'}")
+             "local headers = {" + ", ".join(f"[ {_lua(k)} ] = {_lua(v)}" for k, v in (headers or {}).items()) + "}",
+             f"local body = {_lua(body) if body is not None else 'nil'}", "local bodies = {}"]
+    if body_files:
+        lines += ["local threads = 0", "setup = function(thread) thread:set('tid', threads); threads = threads + 1 end",
+                  "local files = {" + ", ".join(_lua(str(f)) for f in body_files) + "}",
+                  "for i, name in ipairs(files) do local f = io.open(name, 'rb'); bodies[i] = f:read('*a'); f:close() end"]
     lines += ["request = function()", "  n = n + 1"]
+    if body_files:
+        lines.append(f"  body = bodies[((n - 1) * {threads} + (tid or 0)) % #bodies + 1]")
     if fresh_key:
         lines.append('  headers["Idempotency-Key"] = string.format("wrk-%d-%d-%d", math.random(1, 1e9), n, '
                      'math.random(1, 1e9))')
