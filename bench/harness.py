@@ -11,7 +11,8 @@ scenario with a load generator in a separate process, ``--connections`` keep-ali
 
 Scenarios: ``token-issue`` (client credentials), ``issue`` (POST /api/v1/licences with an Idempotency-Key: a
 PAdES B-LT sealed licence each), ``bulk`` (POST /api/v1/bulk-jobs, poll until done; rows/s), ``verify-link``
-(GET /api/v1/verify/{token}), ``verify-pdf`` (POST /api/v1/verify/pdf), ``token-verify``
+(GET /api/v1/verify/{token}), ``verify-pdf`` (POST /api/v1/verify/pdf, one sealed PDF over and over),
+``verify-pdf-distinct`` (``--distinct-pdfs`` licences sealed by one bulk job first, each uploaded at most once), ``token-verify``
 (POST /api/v1/identity/verify) and ``mixed`` (a day-in-the-life blend of all of them).
 """
 
