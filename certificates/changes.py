@@ -116,9 +116,7 @@ class ChangeFeed:
             except Exception as exc:  # noqa: BLE001 - the database went away: forget everything, retry
                 log.warning("licence change feed lost its connection; verdicts are read from the database",
                             extra={"error": type(exc).__name__})
-            if self._live.is_set():
-                self._live.clear()
-                self._tell(None)
+                self._tell(None)  # no longer live (``_listen`` cleared it): what was vouched for may be stale
             self._stop.wait(self._retry)
 
     def _listen(self) -> None:
