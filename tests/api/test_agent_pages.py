@@ -4,36 +4,23 @@ opens the enterprise's e-licences; no page scrolls sideways; screenshots as arte
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from api.ratelimit import TokenBuckets
 from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import accounts
+from tests.api.test_identity_pages import browser, generous_limits  # noqa: F401 - the shared Chromium, limits lifted
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
 from tests.identity.browser import CHROMIUM, Browser, Page
 from tests.identity.conftest import PASSWORD, person_id, phone_number, pii, uscc  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/install-system-tools.sh")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = Browser()
-    yield chromium
-    chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def generous_limits(monkeypatch: pytest.MonkeyPatch, runtime: Runtime) -> None:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
 
 
 def _log_in(page: Page, live_url: str, login_name: str, lang: str) -> None:
