@@ -158,12 +158,16 @@ class Issuer:
             request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, fingerprint(request)
         )
 
-    def find_replay(self, session: Session, department_code: str, key: str, print_: str) -> Licence | None:
-        """The licence an Idempotency-Key already produced (same body), or raise if the body differs."""
+    def find_replay(self, session: Session, prepared: Prepared) -> Licence | None:
+        """The licence the request's Idempotency-Key already produced (same body), None without a key or a
+        licence; raise if the key was used for a different body."""
+        key = prepared.request.idempotency_key
+        if not key:
+            return None
         existing = session.exec(
-            select(Licence).where(Licence.department_code == department_code, Licence.idempotency_key == key)
+            select(Licence).where(Licence.department_code == prepared.department_code, Licence.idempotency_key == key)
         ).first()
-        if existing is not None and existing.request_fingerprint != print_:
+        if existing is not None and existing.request_fingerprint != prepared.fingerprint:
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {key!r} was used for a different request (licence {existing.number})"
             )
@@ -279,11 +283,10 @@ class Issuer:
 
     def issue_one(self, session: Session, actor: Actor, prepared: Prepared) -> tuple[Licence, bool]:
         """Issue one licence honouring its Idempotency-Key; (licence, replayed)."""
+        existing = self.find_replay(session, prepared)
+        if existing is not None:
+            return existing, True
         key = prepared.request.idempotency_key
-        if key:
-            existing = self.find_replay(session, prepared.department_code, key, prepared.fingerprint)
-            if existing is not None:
-                return existing, True
         try:
             return self.issue_batch(session, actor, [prepared])[0], False
         except sa.exc.IntegrityError as exc:

@@ -138,10 +138,9 @@ def amend(
         associated_number=old.number,
     )
     prepared = issuer.prepare(session, actor, old.department_code, request)
-    if idempotency_key:
-        existing = issuer.find_replay(session, old.department_code, idempotency_key, prepared.fingerprint)
-        if existing is not None:
-            return existing, old, True
+    existing = issuer.find_replay(session, prepared)
+    if existing is not None:
+        return existing, old, True
     new, _ = issuer.issue_one(session, actor, replace(prepared))
     old.superseded_by_id = new.id
     _apply(session, actor, old, Action.SUPERSEDE, reason, now, now, {"superseded_by": new.number})

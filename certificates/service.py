@@ -53,11 +53,9 @@ class LicenceService:
         """Issue together with concurrent requests of the same caller (:mod:`certificates.grouping`), committed
         in a transaction of its own by the time this returns; ``session`` only reads (checks and replays)."""
         prepared = self.issuer.prepare(session, actor, department, request)
-        key = request.idempotency_key
-        if key:
-            existing = self.issuer.find_replay(session, department, key, prepared.fingerprint)
-            if existing is not None:
-                return existing, True
+        existing = self.issuer.find_replay(session, prepared)
+        if existing is not None:
+            return existing, True
         return self.grouped.issue(actor, prepared)
 
     def change(self, session: Session, actor: Actor, licence_id: str, action: Action, *,
