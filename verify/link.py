@@ -151,6 +151,12 @@ class _Remembered:
     with_proof: bool
     trusted: bool  # no change notice can have been missed since it was read: usable without a database read
 
+    def as_of(self, now: Any) -> Verdict | None:
+        """The verdict checked at ``now``; None when the licence's validity ended since it was built."""
+        if self.boundary is not None and self.verdict.checked_at < self.boundary <= now:
+            return None
+        return replace(self.verdict, checked_at=now)
+
 
 class LinkVerifier:
     """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers).
@@ -197,10 +203,10 @@ class LinkVerifier:
             if entry is None or not entry.trusted or not entry.with_proof:
                 return None
             self._verdicts.move_to_end(token)
-        if entry.boundary is not None and entry.verdict.checked_at < entry.boundary <= now:
-            return None
-        self.counter.add("verify.link", entry.version[1], entry.verdict.outcome.value)
-        return replace(entry.verdict, checked_at=now)
+        verdict = entry.as_of(now)
+        if verdict is not None:
+            self.counter.add("verify.link", entry.version[1], verdict.outcome.value)
+        return verdict
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
         """The verdict for a token. One indexed read of the record's version per call; the full verdict is
@@ -242,9 +248,7 @@ class LinkVerifier:
                 return None
             self._verdicts.move_to_end(token)
             entry.trusted = entry.trusted or self._trustworthy(generation)
-        if entry.boundary is not None and entry.verdict.checked_at < entry.boundary <= now:  # the validity ended
-            return None
-        return replace(entry.verdict, checked_at=now)
+        return entry.as_of(now)
 
     def _remember(self, token: str, version: tuple[str, str], licence: Licence, verdict: Verdict, with_proof: bool,
                   generation: int) -> None:
