@@ -22,20 +22,19 @@ from starlette.concurrency import run_in_threadpool
 
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import Limiter, TokenBuckets, shared_limit
-from api.security import BearerRequired, Principal, bearer_token, token_service
+from api.security import BearerRequired, Principal, current_principal, token_service
 from ca.service import authority_for
 from certificates.access_log import Checker, InvalidPurpose, Purpose, parse_purpose
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import checkers, oidc
-from identity.tokens import InvalidToken
 from verify.identified import record_verdict
 from verify.publisher import BundlePublisher
 from verify.link import LinkVerifier, VerificationCounter
 from verify.model import Outcome, Verdict
 from verify.page import pick_language, render_page
 from verify.online import PdfVerifier
-from verify.pdf import PdfLimits
+from verify.findings import PdfLimits
 
 __all__ = ["router", "services"]
 
@@ -129,14 +128,11 @@ async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Resp
     return verdict
 
 
-def _principal(request: Request) -> Principal | None:
+async def _principal(request: Request) -> Principal | None:
     """The caller of an identified check (a bearer token), None when anonymous; 401 for a bad token."""
     if "authorization" not in request.headers:
         return None
-    try:
-        return Principal.from_token(token_service(request.app.state.runtime).verify(bearer_token(request)))
-    except InvalidToken as exc:
-        raise BearerRequired(exc.detail) from exc
+    return await current_principal(request)
 
 
 def _checker(runtime: Runtime, caller: Principal) -> Checker:
@@ -156,7 +152,7 @@ def _record(runtime: Runtime, verdict: Verdict, checker: Checker, purpose: Purpo
 
 
 async def _identified(request: Request, purpose: str | None) -> tuple[Checker, Purpose] | None:
-    caller = _principal(request)
+    caller = await _principal(request)
     if caller is None:
         return None
     declared = parse_purpose(purpose)
