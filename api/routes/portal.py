@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import RuntimeDep, SessionDep, get_session
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import Limiter, TokenBuckets, shared_limit
-from api.routes.licensing import blob_store_for
+from api.routes.licensing import licence_service
 from api.security import token_service
 from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
 from certificates import records
@@ -312,7 +312,7 @@ def licence_pdf_response(request: Request, session: Session, licence: Licence | 
     try:
         if licence is None or licence.pdf_blob_key is None:
             raise NotFound("no such licence of yours")
-        store = blob_store_for(request.app.state.runtime.settings)  # the configured store, hash checked
+        store = licence_service(request.app.state.runtime).blobs  # the configured store, built once; hash checked
         data = store.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
     except (NotFound, BlobNotFound):
         return render(request, "message.html", status_code=404, detail="no such licence of yours")
