@@ -9,13 +9,12 @@ tools use it). Not a substitute for a rate limit at the edge; a second line agai
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
 from typing import Protocol
 
-from ecert.ratelimit import DirectWindows, SharedWindows
+from ecert.ratelimit import DirectWindows, SharedWindows, retry_after
 from ecert.runtime import Runtime
 
 
@@ -69,4 +68,4 @@ class TokenBuckets:
 
     @staticmethod
     def retry_after(wait: float) -> str:
-        return str(max(1, math.ceil(wait)))
+        return retry_after(wait)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from certificates.models import Licence, LicenceAccess
@@ -36,7 +36,6 @@ __all__ = [
     "disclosed_in_view",
     "record_access",
     "history_for_holder",
-    "count_for_holder",
 ]
 
 CheckerKind = Literal["staff", "department", "app"]
@@ -161,9 +160,3 @@ def history_for_holder(
     """The holder's disclosures, newest first (found by blind index; nobody else's rows)."""
     query = _holder_query(holder_kind, holder_index).order_by(col(LicenceAccess.at).desc(), col(LicenceAccess.id).desc())
     return list(session.exec(query.offset(max(offset, 0)).limit(max(min(limit, 100), 1))).all())
-
-
-def count_for_holder(session: Session, *, holder_kind: str, holder_index: str) -> int:
-    query = select(func.count()).select_from(LicenceAccess).where(
-        LicenceAccess.holder_index == holder_index, LicenceAccess.holder_kind == holder_kind)
-    return int(session.exec(query).one())

@@ -103,10 +103,6 @@ class _Windows:
         return (1.0 - fraction) * self.window + (excess / current if current > 0 else 1.0) * self.window
 
     @staticmethod
-    def retry_after(wait: float) -> str:
-        return retry_after(wait)
-
-    @staticmethod
     def _key(key: str) -> str:
         return key[:_KEY_CHARS]
 

@@ -118,12 +118,10 @@ def revoke(session: Session, *, account_id: str, consent_id: str, now: dt.dateti
     return row
 
 
-def list_for_account(session: Session, account_id: str, *, include_revoked: bool = True) -> list[ConsentView]:
+def list_for_account(session: Session, account_id: str) -> list[ConsentView]:
     """The holder's consents (live first, newest first), with the apps' names."""
     query = select(Consent, RelyingParty.name).join(RelyingParty, col(RelyingParty.client_id) == Consent.client_id, isouter=True)
     query = query.where(Consent.account_id == account_id)
-    if not include_revoked:
-        query = query.where(col(Consent.revoked_at).is_(None))
     rows = session.exec(query.order_by(col(Consent.granted_at).desc())).all()
     views = [ConsentView(c.id, c.client_id, name or c.client_id, parse_scopes(c.scopes), Purpose(c.purpose, c.purpose_text),
                          c.granted_at, c.revoked_at) for c, name in rows]
