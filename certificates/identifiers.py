@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from ecert.db import claim_apart
 from ecert.errors import InvalidInput
 
 __all__ = [
@@ -130,13 +131,7 @@ def allocate_serials(session: Session, *, type_code: str, department_code: str, 
     not the licence numbers, is what proves nothing was removed). SQLite has one writer anyway: there they are
     taken in the caller's transaction, and a rolled-back issuance gives its numbers back.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        engine = session.get_bind()
-        with Session(engine) as own:
-            serials = _take(own, type_code, department_code, year, count)
-            own.commit()
-        return serials
-    return _take(session, type_code, department_code, year, count)
+    return claim_apart(session, lambda own: _take(own, type_code, department_code, year, count))
 
 
 def _take(session: Session, type_code: str, department_code: str, year: int, count: int) -> list[int]:

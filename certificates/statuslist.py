@@ -26,6 +26,7 @@ from certificates.statusbits import BITS, CODES, LIST_SIZE, STATUS_OF_CODE, deco
 from certificates.lifecycle import Status
 from certificates.models import Licence, StatusList, StatusListToken
 from ecert.clock import as_utc
+from ecert.db import claim_apart
 from ecert.errors import NotFound
 from keys import KeyRef, KeyStore, KeyType, PublicKey
 
@@ -80,14 +81,7 @@ def assign_indexes(session: Session, count: int, now: dt.datetime) -> list[tuple
     slot left by a failed issuance is an unused entry, which reads as nothing. SQLite has one writer
     anyway, so there they are claimed in the caller's transaction.
     """
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        engine = bind if isinstance(bind, sa.engine.Engine) else bind.engine
-        with Session(engine) as own:
-            slots = _claim(own, count, now)
-            own.commit()
-        return slots
-    return _claim(session, count, now)
+    return claim_apart(session, lambda own: _claim(own, count, now))
 
 
 def _claim(session: Session, count: int, now: dt.datetime) -> list[tuple[int, int]]:

@@ -21,7 +21,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-__all__ = ["make_engine", "make_reader", "read_retrying", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+__all__ = ["make_engine", "make_reader", "read_retrying", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +94,20 @@ def read_retrying(read: Callable[[], T]) -> T:
         if not exc.connection_invalidated:
             raise
         return read()
+
+
+def claim_apart(session: Session, claim: Callable[[Session], T]) -> T:
+    """Run ``claim`` (a short write to a shared counter row) so that its row is not held locked until the caller
+    commits: on PostgreSQL in a transaction of its own, committed at once (kept even if the caller rolls back);
+    on SQLite, which has one writer anyway, in the caller's transaction."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return claim(session)
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with Session(engine) as own:
+        result = claim(own)
+        own.commit()
+    return result
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
