@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from audit.trail import record_event
-from certificates import records
 from certificates.holders import HolderKind, PiiVault, mask, normalise_holder_id
 from certificates.models import Licence
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput, NotFound
-from identity.accounts import UnknownAccount, add_agent, get_account, reveal_id_number
+from identity.accounts import UnknownAccount, add_agent, get_account, licences_of
 from identity.models import Account, EnterpriseAgent
 
 __all__ = [
@@ -125,12 +124,11 @@ def act_for(session: Session, *, person_id: str, enterprise_id: str) -> Account:
 
 
 def enterprise_licences(
-    session: Session, pii: PiiVault, *, person_id: str, enterprise_id: str, now: dt.datetime, licence_id: str | None = None,
+    session: Session, *, person_id: str, enterprise_id: str, now: dt.datetime, licence_id: str | None = None,
 ) -> tuple[Account, list[Licence]]:
     """An agent reads the enterprise's e-licences (all, or the one ``licence_id``); audited as an act-for read."""
     enterprise = act_for(session, person_id=person_id, enterprise_id=enterprise_id)
-    licences = records.list_for_holder(session, pii, kind=HolderKind.ENTERPRISE.value,
-                                       id_number=reveal_id_number(pii, enterprise), limit=1000 if licence_id else 100)
+    licences = licences_of(session, enterprise, limit=1000 if licence_id else 100)
     if licence_id is not None:
         licences = [licence for licence in licences if licence.id == licence_id]
     record_event(session, action="identity.account.agent-act", actor=f"account:{person_id}",

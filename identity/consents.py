@@ -18,11 +18,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from audit.trail import record_event
-from certificates import records
 from certificates.access_log import Checker, Purpose, disclosed_in_view, parse_purpose, record_access
 from certificates.disclosure import public_view
 from certificates.models import Licence, LicenceType
 from ecert.errors import EcertError, Forbidden, NotFound
+from identity import accounts
 from identity.models import Account, Consent, RefreshToken, RelyingParty
 from identity.scopes import format_scopes, parse_scopes
 
@@ -153,9 +153,8 @@ def read_licences(session: Session, *, account_id: str, client_id: str | None, n
         raise ConsentRequired("the app or the account is no longer active")
     checker = Checker("app", party.client_id, party.name)
     purpose = Purpose(consent.purpose, consent.purpose_text)
-    kind = "person" if account.kind == "staff" else account.kind
     views = []
-    for licence in records.list_by_index(session, kind=kind, index=account.id_index, limit=limit):
+    for licence in accounts.licences_of(session, account, limit=limit):
         view = public_view(licence, _type_of(session, licence), now=now)
         record_access(session, licence=licence, checker=checker, purpose=purpose, channel="api-consent",
                       disclosed=disclosed_in_view(licence, view["holder"], view["fields"]), now=now)

@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from audit.trail import record_event
-from certificates import records
 from certificates.access_log import Disclosed, record_access, parse_purpose
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.models import Licence
@@ -305,7 +304,7 @@ def record_consent(session: Session, visit_id: str, staff_login: LoginSession, *
 COUNTER_DISCLOSURE = Disclosed(fields=(), holder_name="full", holder_id="hidden")
 
 
-def visit_licences(session: Session, pii: PiiVault, visit_id: str, staff_login: LoginSession, *, purpose: str | None,
+def visit_licences(session: Session, visit_id: str, staff_login: LoginSession, *, purpose: str | None,
                    now: dt.datetime) -> list[Licence]:
     """The applicant's e-licences, for a consented, open visit of this hall session and a declared purpose.
 
@@ -318,7 +317,7 @@ def visit_licences(session: Session, pii: PiiVault, visit_id: str, staff_login: 
     declared = parse_purpose(purpose)
     account = session.get(Account, visit.account_id)
     assert account is not None
-    found = records.list_for_holder(session, pii, kind=account.kind, id_number=accounts.reveal_id_number(pii, account), limit=200)
+    found = accounts.licences_of(session, account, limit=200)
     checker = staff_checker(session, member)
     for licence in found:
         record_access(session, licence=licence, checker=checker, purpose=declared, channel="counter",

@@ -95,7 +95,7 @@ def acting_licences(request: Request, session: SessionDep, runtime: RuntimeDep, 
     if isinstance(person, Response):
         return person
     try:
-        enterprise, licences = agents.enterprise_licences(session, pii_for(runtime), person_id=person.id,
+        enterprise, licences = agents.enterprise_licences(session, person_id=person.id,
                                                           enterprise_id=enterprise_id, now=runtime.clock.now())
     except agents.NotAnAgent as exc:
         return render(request, "message.html", status_code=404, detail=exc.detail)
@@ -109,7 +109,7 @@ def acting_pdf(request: Request, session: SessionDep, runtime: RuntimeDep, enter
     if isinstance(person, Response):
         return person
     try:
-        _, found = agents.enterprise_licences(session, pii_for(runtime), person_id=person.id, enterprise_id=enterprise_id,
+        _, found = agents.enterprise_licences(session, person_id=person.id, enterprise_id=enterprise_id,
                                               now=runtime.clock.now(), licence_id=licence_id)
     except agents.NotAnAgent as exc:
         return render(request, "message.html", status_code=404, detail=exc.detail)

@@ -139,7 +139,7 @@ def visit_page(request: Request, session: SessionDep, runtime: RuntimeDep, visit
     now = runtime.clock.now()
     try:
         visit = counter.get_visit(session, visit_id, staff[0], now=now)
-        licences = counter.visit_licences(session, pii_for(runtime), visit_id, staff[0], purpose=purpose,
+        licences = counter.visit_licences(session, visit_id, staff[0], purpose=purpose,
                                           now=now) if show else None
     except EcertError as exc:
         return _fail(request, session, exc, staff)

@@ -89,8 +89,7 @@ def checks_page(request: Request, session: SessionDep, runtime: RuntimeDep,
     if current is None:
         return see_other("/portal/login?next=/portal/checks")
     row = accounts.get_account(session, current.account_id)
-    kind = "person" if row.kind == "staff" else row.kind
-    found = access_log.history_for_holder(session, holder_kind=kind, holder_index=row.id_index, limit=PAGE_SIZE + 1,
+    found = access_log.history_for_holder(session, holder_kind=accounts.holder_kind(row), holder_index=row.id_index, limit=PAGE_SIZE + 1,
                                           offset=(page - 1) * PAGE_SIZE)
     return render(request, "checks.html", entries=found[:PAGE_SIZE], page=page, more=len(found) > PAGE_SIZE)
 

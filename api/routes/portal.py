@@ -23,7 +23,6 @@ from api.ratelimit import Limiter, TokenBuckets, shared_limit
 from api.routes.licensing import licence_service
 from api.security import token_service
 from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
-from certificates import records
 from certificates.blobs import BlobNotFound
 from certificates.holders import PiiVault
 from certificates.models import Licence
@@ -230,8 +229,7 @@ def home(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response
     row = accounts.get_account(session, current.account_id)
     id_number = accounts.reveal_id_number(pii, row)
     phone = pii.open_many([row.phone_cipher])[0] if row.phone_cipher else None
-    holder_kind = "person" if row.kind == "staff" else row.kind
-    licences = records.list_for_holder(session, pii, kind=holder_kind, id_number=id_number, limit=100)
+    licences = accounts.licences_of(session, row, limit=100)
     return render(request, "home.html", account=accounts.view(row, id_number=id_number, phone=phone), acr=current.acr,
                   licences=licences, sessions=login.list_sessions(session, row.id, now=now), current=current.id,
                   history=login.login_history(session, row.id, limit=20))
@@ -300,10 +298,7 @@ def licence_pdf(request: Request, session: SessionDep, runtime: RuntimeDep, lice
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
-    pii = pii_for(runtime)
-    row = accounts.get_account(session, current.account_id)
-    mine = records.list_for_holder(session, pii, kind="person" if row.kind == "staff" else row.kind,
-                                   id_number=accounts.reveal_id_number(pii, row), limit=1000)
+    mine = accounts.licences_of(session, accounts.get_account(session, current.account_id), limit=1000)
     return licence_pdf_response(request, session, next((l for l in mine if l.id == licence_id), None))
 
 

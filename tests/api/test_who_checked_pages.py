@@ -42,7 +42,7 @@ def test_history_consent_screen_and_revocation_on_a_phone(
         visit = counter.start_visit_by_document(session, pii, staff, document_type="resident-id",
                                                 document_number=holder.id_number, now=now)
         counter.record_consent(session, visit.id, staff, now=now)
-        counter.visit_licences(session, pii, visit.id, staff, purpose="eligibility", now=now)
+        counter.visit_licences(session, visit.id, staff, purpose="eligibility", now=now)
         party = oidc.register_relying_party(session, name="招聘平台 Jobs", redirect_uris=[f"{live_url}/healthz"],
                                             scopes=["openid", "licences:own"], purpose="employment", actor="test", now=now)
 

@@ -138,15 +138,15 @@ def test_walk_in_with_document_consent_and_licences(
         assert visit.acr == "in-person" and visit.method == "document"
         assert session.get(Account, account_id).assurance == "in-person"  # type: ignore[union-attr]
     with session_scope(engine) as session, pytest.raises(counter.NoConsent):
-        counter.visit_licences(session, pii, visit.id, staff, purpose="service", now=_now())
+        counter.visit_licences(session, visit.id, staff, purpose="service", now=_now())
     with session_scope(engine) as session:
         counter.record_consent(session, visit.id, staff, now=_now())
-        found = counter.visit_licences(session, pii, visit.id, staff, purpose="service", now=_now())
+        found = counter.visit_licences(session, visit.id, staff, purpose="service", now=_now())
         assert [l.number for l in found] == [number]
     with session_scope(engine) as session:
         counter.end_visit(session, visit.id, staff, now=_now())
     with session_scope(engine) as session, pytest.raises(counter.VisitClosed):
-        counter.visit_licences(session, pii, visit.id, staff, purpose="service", now=_now())
+        counter.visit_licences(session, visit.id, staff, purpose="service", now=_now())
     with session_scope(engine) as session:
         actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.target == f"account:{account_id}"))]
         for action in ("identity.counter.proofing", "identity.counter.visit-start", "identity.counter.consent",
@@ -163,4 +163,4 @@ def test_visits_expire(engine: Engine, pii: PiiVault, tokens: AccessTokens) -> N
         visit = counter.start_visit_by_qr(session, tokens, _qr(engine, tokens, citizen, consent=True), staff, now=_now())
         assert visit.consent_by == "applicant"
     with session_scope(engine) as session, pytest.raises(counter.VisitClosed):
-        counter.visit_licences(session, pii, visit.id, staff, purpose="service", now=_now() + counter.VISIT_LIFETIME)
+        counter.visit_licences(session, visit.id, staff, purpose="service", now=_now() + counter.VISIT_LIFETIME)
