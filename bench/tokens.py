@@ -46,6 +46,7 @@ from jose.backends import ECKey
 from sqlmodel import select
 
 from bench.common import peak_rss_mib, percentile, rate, write_results
+from bench.licences import person_id
 from ca.departments import add_department
 from certificates.holders import PiiVault
 from ecert.clock import SystemClock
@@ -133,12 +134,6 @@ def argon2_rate(seconds: float) -> dict[str, Any]:
             total = sum(pool.map(work, range(threads)))
         results[f"argon2id verify, {threads} thread(s)"] = {"per_s": rate(total, time.perf_counter() - started)}
     return results
-
-
-def person_id(rng: random.Random) -> str:
-    """A random resident ID number with its GB 11643 check character."""
-    body = f"{rng.randint(110000, 659999)}19{rng.randint(50, 99)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-    return body + "10X98765432"[sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body)) % 11]
 
 
 def _people(database_url: str, keystore: TransitKeyStore, count: int) -> list[str]:
