@@ -68,3 +68,24 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     payload = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(), **data}
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+@contextmanager
+def throwaway_schema(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema on the PostgreSQL server ``postgres_url`` names, dropped
+    (with everything in it) afterwards."""
+    import uuid
+    from urllib.parse import quote
+
+    import sqlalchemy as sa
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

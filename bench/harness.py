@@ -37,13 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import psutil
 
 from bench import wrk
-from bench.common import percentile, write_results
+from bench.common import percentile, throwaway_schema, write_results
 from keys.openbao import free_port
 
 __all__ = ["SCENARIOS", "Server", "main", "run_scenario", "start_server"]
@@ -125,18 +124,8 @@ def database(kind: str, scratch: Path, postgres_url: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{scratch}/ecert.db"
         return
-    import sqlalchemy as sa
-
-    schema = f"bench_harness_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema(postgres_url, "bench_harness") as url:
+        yield url
 
 
 def start_server(data_dir: Path, database_url: str, *, workers: int = 2, extra_env: dict[str, str] | None = None,

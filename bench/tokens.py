@@ -45,7 +45,7 @@ from jose import jwt
 from jose.backends import ECKey
 from sqlmodel import select
 
-from bench.common import peak_rss_mib, percentile, rate, write_results
+from bench.common import peak_rss_mib, percentile, rate, throwaway_schema, write_results
 from bench.licences import person_id
 from ca.departments import add_department
 from certificates.holders import PiiVault
@@ -546,16 +546,8 @@ def _database(url: str | None, scratch: Path) -> Iterator[str]:
     if not url:
         yield f"sqlite:///{scratch}/bench.db"
         return
-    schema = f"bench_tokens_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with throwaway_schema(url, "bench_tokens") as schema_url:
+        yield schema_url
 
 
 def main() -> None:
