@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from jose import jwt
 from jose.backends import ECKey
