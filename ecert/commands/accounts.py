@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ecert.commands.clients import ACTOR
-from ecert.commands.common import command_engine, emit
+from ecert.commands.common import command_engine, command_runtime, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
@@ -26,24 +26,13 @@ def _password() -> str:
 
 def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     from certificates.holders import PiiVault
-    from ecert.clock import SystemClock
     from ecert.db import session_scope
-    from ecert.runtime import keystore_for, start_embedded_vault
     from identity.counter import add_staff
 
-    server = None
-    if settings.embedded_vault:
-        server, settings = start_embedded_vault(settings)
-    engine = command_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            account_id = add_staff(session, PiiVault(keystore_for(settings)), username=args.username, name=args.name,
-                                   id_number=args.id_number, password=_password(), roles=args.role or ["counter"],
-                                   hall=args.hall, actor=ACTOR, now=SystemClock().now())
-    finally:
-        engine.dispose()
-        if server is not None:
-            server.stop()
+    with command_runtime(settings) as runtime, session_scope(runtime.engine) as session:
+        account_id = add_staff(session, PiiVault(runtime.keystore), username=args.username, name=args.name,
+                               id_number=args.id_number, password=_password(), roles=args.role or ["counter"],
+                               hall=args.hall, actor=ACTOR, now=runtime.clock.now())
     data: dict[str, Any] = {"account_id": account_id, "username": args.username.lower(), "hall": args.hall,
                             "roles": args.role or ["counter"]}
     emit(args, data, f"staff {args.username.lower()} ({account_id}) added to hall {args.hall}; log in at /counter/login")
