@@ -37,7 +37,7 @@ from certificates.lifecycle import Status
 from certificates.statusbits import BITS, LIST_SIZE, STATUS_OF_CODE, decode, entry
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput
-from verify.trust import SealEntry, TrustMaterial, signed_by
+from verify.trust import SealEntry, TrustMaterial, has_eku, signed_by
 
 __all__ = ["FORMAT", "BUNDLE_KEY", "BUNDLE_SIGNING", "LIFETIME", "BundleInvalid", "LoadedBundle", "build_bundle", "load_bundle",
            "fingerprint", "signature_envelope"]
@@ -174,8 +174,7 @@ def _check_signer(signature: dict[str, Any], bundle: dict[str, Any], root: x509.
     signer = x509.load_der_x509_certificate(base64.b64decode(signature["x5c"][0]))
     if not any(signed_by(signer, ca) and signed_by(ca, root) for ca in intermediates):
         raise BundleInvalid("the bundle's signer is not certified by the bundle's root")
-    eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    if BUNDLE_SIGNING not in eku:
+    if not has_eku(signer, BUNDLE_SIGNING):
         raise BundleInvalid("the bundle's signer certificate is not for signing trust bundles")
     public = signer.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey) or signature.get("alg") != "ES256":

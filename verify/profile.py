@@ -41,7 +41,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ca.profiles import DOCUMENT_SIGNING
 from verify.findings import READABLE, PdfLimits, SealFacts, SealFindings, issued_by_us, licence_number, seal_checks, sha256_hex
-from verify.trust import TrustMaterial
+from verify.trust import TrustMaterial, has_eku
 
 __all__ = ["check_profile"]
 
@@ -328,11 +328,10 @@ def _path_valid_at(certificate: x509.Certificate, trust: TrustMaterial, at: dt.d
 
 def _has_usage(certificate: x509.Certificate, eku: x509.ObjectIdentifier, non_repudiation: bool) -> bool:
     try:
-        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         key_usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return False
-    return eku in usages and (key_usage.content_commitment or not non_repudiation)
+    return has_eku(certificate, eku) and (key_usage.content_commitment or not non_repudiation)
 
 
 def _facts(layout: _Layout, trust: TrustMaterial, now: dt.datetime) -> SealFacts:

@@ -26,7 +26,7 @@ from ecert.db import session_scope
 from keys import KeyRef, KeyStore, KeyType
 from verify.bundle import BUNDLE_KEY, BUNDLE_SIGNING, build_bundle, signature_envelope
 from verify.online import seal_entries, trust_from_authority
-from verify.trust import TrustMaterial
+from verify.trust import TrustMaterial, has_eku
 
 __all__ = ["BUNDLE_PROFILE", "BundlePublisher"]
 
@@ -98,7 +98,7 @@ class BundlePublisher:
             ).order_by(IssuedCertificate.not_after.desc())).first()  # type: ignore[attr-defined]
         if row is not None and as_utc(row.not_after) - now > _RENEW_BEFORE:
             stored = x509.load_der_x509_certificate(row.certificate_der)
-            if _signs_bundles(stored):  # else certified under an earlier profile: certify again
+            if has_eku(stored, BUNDLE_SIGNING):  # else certified under an earlier profile: certify again
                 return KeyRef(row.key_name, row.key_version), stored
         hierarchy = self.authority.hierarchy()
         config = self.authority.config
@@ -112,11 +112,3 @@ class BundlePublisher:
                 session, self.keystore, issuer=hierarchy.issuing, profile=BUNDLE_PROFILE, subject=subject, key=info.latest,
                 validity=BUNDLE_PROFILE.max_validity - dt.timedelta(days=1), now=now, endpoints=config.endpoints, actor="system:trust-bundle")
         return info.latest, certificate
-
-
-def _signs_bundles(certificate: x509.Certificate) -> bool:
-    try:
-        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return BUNDLE_SIGNING in usages

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from ecert.clock import as_utc
 
-__all__ = ["SealEntry", "Revocation", "TrustMaterial", "signed_by"]
+__all__ = ["SealEntry", "Revocation", "TrustMaterial", "signed_by", "has_eku"]
 
 
 @dataclass(frozen=True)
@@ -105,4 +105,12 @@ def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         child.verify_directly_issued_by(parent)
         return True
     except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def has_eku(certificate: x509.Certificate, usage: x509.ObjectIdentifier) -> bool:
+    """The certificate's extended key usage names ``usage`` (a certificate without the extension names nothing)."""
+    try:
+        return usage in certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
         return False
