@@ -50,6 +50,7 @@ __all__ = [
     "reveal_id_number",
     "holder_kind",
     "licences_of",
+    "own_licence",
 ]
 
 ACR_PASSWORD = "pwd"
@@ -218,6 +219,14 @@ def holder_kind(row: Account) -> str:
 def licences_of(session: Session, row: Account, *, limit: int = 100) -> list[Licence]:
     """The account's own licences, newest first, by the blind index the account row holds (no Vault call)."""
     return records.list_by_index(session, kind=holder_kind(row), index=row.id_index, limit=limit)
+
+
+def own_licence(session: Session, row: Account, licence_id: str) -> Licence | None:
+    """One of the account's own licences by id; None for anyone else's (or no such licence)."""
+    licence = session.get(Licence, licence_id)
+    if licence is None or licence.holder_kind != holder_kind(row) or licence.holder_index != row.id_index:
+        return None
+    return licence
 
 
 def login_indexes(pii: PiiVault, login_name: str) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from certificates.holders import HolderKind, PiiVault, mask, normalise_holder_id
 from certificates.models import Licence
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput, NotFound
-from identity.accounts import UnknownAccount, add_agent, get_account, licences_of
+from identity.accounts import UnknownAccount, add_agent, get_account, licences_of, own_licence
 from identity.models import Account, EnterpriseAgent
 
 __all__ = [
@@ -128,9 +128,10 @@ def enterprise_licences(
 ) -> tuple[Account, list[Licence]]:
     """An agent reads the enterprise's e-licences (all, or the one ``licence_id``); audited as an act-for read."""
     enterprise = act_for(session, person_id=person_id, enterprise_id=enterprise_id)
-    licences = licences_of(session, enterprise, limit=1000 if licence_id else 100)
-    if licence_id is not None:
-        licences = [licence for licence in licences if licence.id == licence_id]
+    if licence_id is None:
+        licences = licences_of(session, enterprise, limit=100)
+    else:
+        licences = [found] if (found := own_licence(session, enterprise, licence_id)) is not None else []
     record_event(session, action="identity.account.agent-act", actor=f"account:{person_id}",
                  target=f"account:{enterprise_id}", details={"read": "licence" if licence_id else "licences",
                                                              "licence": licence_id}, at=now)

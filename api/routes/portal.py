@@ -298,8 +298,8 @@ def licence_pdf(request: Request, session: SessionDep, runtime: RuntimeDep, lice
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
-    mine = accounts.licences_of(session, accounts.get_account(session, current.account_id), limit=1000)
-    return licence_pdf_response(request, session, next((l for l in mine if l.id == licence_id), None))
+    licence = accounts.own_licence(session, accounts.get_account(session, current.account_id), licence_id)
+    return licence_pdf_response(request, session, licence)
 
 
 def licence_pdf_response(request: Request, session: Session, licence: Licence | None) -> Response:
