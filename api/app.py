@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,6 +60,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def settle_heap() -> None:
+    """Once started, move every object so far (modules, types, the runtime: about 200 thousand) out of the
+    collector's reach: a full collection then walks only what requests created, instead of pausing the worker for
+    ~100 ms each time (the tail latency of every route under load)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app_from_env() -> FastAPI:
     """Uvicorn factory: each worker reads settings (pointing at a running Vault) and builds its runtime."""
     settings = load_settings()
@@ -71,6 +80,7 @@ def create_app_from_env() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         async with routers_lifespan(app_):
+            settle_heap()
             yield
         runtime.close()
 

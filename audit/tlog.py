@@ -3,7 +3,8 @@
 Storage: ``tlog_leaf`` holds every entry and its leaf hash; ``tlog_node`` caches the hash of every
 complete subtree of 16 or more leaves (level >= 4), written as the subtree completes, so any
 subtree hash is one indexed read or a rehash of at most 15 leaf hashes. An inclusion or
-consistency proof at 10 million leaves therefore costs two queries and a few dozen hashes.
+consistency proof at 10 million leaves therefore costs one query (two when the leaf is found by its hash) and a
+few dozen hashes; :class:`UpperNodes` lets a busy reader keep the upper part of the tree in memory.
 
 :func:`append_leaf` runs in the caller's transaction (issuance calls it next to
 ``record_event``); it serialises on ``tlog_head`` after taking the ``audit_head`` row lock, so the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from audit import merkle
 from audit.models import TlogLeaf, TlogNode, TlogTreeHead
 from audit.treehead import LeafEntry, LeafKind, TreeHead, number_hash, tree_head_data
 from ecert.clock import Clock, as_utc
+from ecert.db import DriverReads
 from ecert.errors import InvalidInput, NotFound
 from keys import KeyRef, KeyStore, KeyType
 
@@ -43,6 +46,8 @@ __all__ = [
     "tree_size",
     "root_hash",
     "subtree_hashes",
+    "UpperNodes",
+    "InclusionProver",
     "inclusion_proof",
     "consistency_proof",
     "sign_tree_head",
@@ -155,17 +160,46 @@ def tree_size(session: Session) -> int:
     return int(session.execute(sa.text("SELECT size FROM tlog_head WHERE id = 1")).scalar_one())
 
 
-def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-    """MTH of each aligned leaf range, reading cached nodes and at most 15 leaves per small subtree."""
+class UpperNodes:
+    """Hashes of complete subtrees at ``level`` and above, remembered in memory: a complete subtree never changes,
+    so a reader that proves inclusion over and over reads only the lower part of each path from the database.
+
+    Thread-safe for the way it is used (dict reads and writes of immutable values). Bounded: beyond ``limit``
+    hashes nothing more is kept (10 million leaves need about 20 thousand at level 10).
+    """
+
+    def __init__(self, level: int = 10, limit: int = 1 << 20) -> None:
+        self.level = max(level, NODE_MIN_LEVEL)
+        self.limit = limit
+        self._hashes: dict[int, bytes] = {}  # (level << 56 | index): ints and bytes are not tracked by the GC
+
+    def get(self, level: int, index: int) -> bytes | None:
+        return self._hashes.get(level << 56 | index) if level >= self.level else None
+
+    def keep(self, found: dict[tuple[int, int], bytes]) -> None:
+        for (level, index), value in found.items():
+            if level >= self.level and len(self._hashes) < self.limit:
+                self._hashes[level << 56 | index] = value
+
+
+def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]], *, upper: UpperNodes | None = None,
+                   leaf_ids: Iterable[int] = ()) -> tuple[list[bytes], dict[int, bytes]]:
+    """MTH of each aligned leaf range, from cached nodes and at most 15 leaf hashes per small subtree, in one
+    query; also the hashes of ``leaf_ids`` (read in the same query)."""
     plan = [merkle.complete_subtrees(a, b) for a, b in ranges]
-    big = {(lv, i) for parts in plan for lv, i in parts if lv >= NODE_MIN_LEVEL}
+    wanted = {(lv, i) for parts in plan for lv, i in parts if lv >= NODE_MIN_LEVEL}
+    nodes: dict[tuple[int, int], bytes] = {}
+    if upper is not None:
+        for lv, i in wanted:
+            known = upper.get(lv, i)
+            if known is not None:
+                nodes[(lv, i)] = known
     small = [(lv, i) for parts in plan for lv, i in parts if lv < NODE_MIN_LEVEL]
-    nodes = _nodes(session, big)
-    leaf_ids = sorted({j for lv, i in small for j in range(i << lv, (i + 1) << lv)})
-    leaves = {}
-    if leaf_ids:  # literal integers we computed ourselves: no SQL compilation on this hot path
-        rows = _raw(session, f"SELECT idx, leaf_hash FROM tlog_leaf WHERE idx IN ({','.join(map(str, leaf_ids))})")
-        leaves = {int(i): bytes(h) for i, h in rows}
+    leaf_set = {j for lv, i in small for j in range(i << lv, (i + 1) << lv)} | set(leaf_ids)
+    read, leaves = _read_nodes_and_leaves(session, [k for k in wanted if k not in nodes], sorted(leaf_set))
+    if upper is not None:
+        upper.keep(read)
+    nodes.update(read)
     out = []
     for parts in plan:
         hashes = []
@@ -175,33 +209,139 @@ def subtree_hashes(session: Session, ranges: Sequence[tuple[int, int]]) -> list[
             else:
                 hashes.append(merkle.mth([leaves[j] for j in range(i << lv, (i + 1) << lv)]))
         out.append(merkle.fold(hashes))
-    return out
+    return out, leaves
 
 
-def _raw(session: Session, sql: str) -> list[tuple[object, ...]]:
-    return [tuple(r) for r in session.connection().exec_driver_sql(sql).fetchall()]
-
-
-def _nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in keys:
-        by_level.setdefault(level, []).append(index)
-    # One indexed probe per level (row-value IN lists are not index lookups on every backend);
-    # the SQL holds only integers we computed, so it is built as text and skips SQL compilation.
-    condition = " OR ".join(f"(level = {lv} AND idx IN ({','.join(map(str, ids))}))" for lv, ids in by_level.items())
-    rows = _raw(session, f"SELECT level, idx, hash FROM tlog_node WHERE {condition}")
-    found = {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
-    missing = [k for k in keys if k not in found]
+def _read_nodes_and_leaves(session: Session, keys: list[tuple[int, int]],
+                           leaf_ids: list[int]) -> tuple[dict[tuple[int, int], bytes], dict[int, bytes]]:
+    """Cached nodes and leaf hashes in one statement. The SQL holds only integers we computed, so it is built as
+    text and skips SQL compilation; one indexed probe per level (row-value IN lists are not index lookups on
+    every backend)."""
+    parts = []
+    if keys:
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, []).append(index)
+        condition = " OR ".join(f"(level = {lv} AND idx IN ({','.join(map(str, ids))}))" for lv, ids in by_level.items())
+        parts.append(f"SELECT level, idx, hash FROM tlog_node WHERE {condition}")
+    if leaf_ids:
+        parts.append(f"SELECT -1, idx, leaf_hash FROM tlog_leaf WHERE idx IN ({','.join(map(str, leaf_ids))})")
+    if not parts:
+        return {}, {}
+    nodes: dict[tuple[int, int], bytes] = {}
+    leaves: dict[int, bytes] = {}
+    for level, index, value in session.connection().exec_driver_sql(" UNION ALL ".join(parts)).fetchall():
+        if level < 0:
+            leaves[int(index)] = bytes(value)
+        else:
+            nodes[(int(level), int(index))] = bytes(value)
+    missing = [k for k in keys if k not in nodes]
     if missing:
         raise LookupError(f"transparency log node cache is missing {missing[:3]}")
-    return found
+    return nodes, leaves
+
+
+class InclusionProver:
+    """Inclusion proofs for a busy reader (link verification) in one prepared statement each.
+
+    The latest signed head is held for ``head_seconds`` (a proof against it stays valid as the log grows), the
+    tree at ``level`` and above is kept in memory (:class:`UpperNodes`, loaded on first use), and the hashes of the
+    head's right edge are computed once per head. What remains of a path is the leaf's group of 16 leaves and one
+    node per level up to ``level``: the select-list items of :meth:`columns`, read in a statement of their own or in
+    the caller's (link verification reads them with the licence row). Leaves in the last, incomplete subtree of
+    ``level`` take the general path (:func:`inclusion_proof`).
+    """
+
+    def __init__(self, engine: Engine, *, level: int = 10, head_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self.reads = DriverReads(engine)
+        self.upper = UpperNodes(level)
+        self.head_seconds = head_seconds
+        self._head: tuple[float, TreeHead | None] = (0.0, None)
+        self._edges: dict[tuple[int, int], bytes] = {}  # right-edge range -> hash, for the held head's size
+        self._levels = range(NODE_MIN_LEVEL, self.upper.level)
+        self._lower = self.reads.statement("SELECT " + self.columns("%(index)s"))
+
+    def columns(self, index: str) -> str:
+        """SQL select-list items that read the lower part of the proof of the leaf at SQL expression ``index``: the
+        hashes of the 16 leaves of its group as one hex string (leaf order), then its sibling node at each level up
+        to ``level`` (NULL where there is none). Each node is one primary-key probe; the leaves are one range scan
+        on PostgreSQL and 16 probes on SQLite (whose aggregates keep no order before 3.44)."""
+        group = 1 << NODE_MIN_LEVEL
+        first = f"({index}) / {group} * {group}"
+        if self.reads.postgres:
+            leaves = (f"(SELECT encode(string_agg(leaf_hash, ''::bytea ORDER BY idx), 'hex') FROM tlog_leaf "
+                      f"WHERE idx >= {first} AND idx < {first} + {group})")
+        else:
+            leaves = " || ".join(f"hex((SELECT leaf_hash FROM tlog_leaf WHERE idx = {first} + {k}))" for k in range(group))
+        # the sibling of q = index >> lv is q ^ 1, written q / 2 * 4 + 1 - q (no operator that differs between backends)
+        nodes = [f"(SELECT hash FROM tlog_node WHERE level = {lv} AND idx = ({index}) / {2 << lv} * 4 + 1 - ({index}) / {1 << lv})"
+                 for lv in self._levels]
+        return ", ".join([f"({leaves})", *nodes])
+
+    @property
+    def width(self) -> int:
+        """How many items :meth:`columns` gives."""
+        return 1 + len(self._levels)
+
+    def head(self) -> TreeHead | None:
+        """The latest signed tree head, read again once ``head_seconds`` have passed."""
+        now = time.monotonic()
+        expires, head = self._head
+        if expires > now:
+            return head
+        with Session(self.engine) as session:
+            if expires == 0.0:  # first use: the upper tree in one read (about 20 thousand hashes at 10 million leaves)
+                rows = session.execute(sa.select(TlogNode.level, TlogNode.idx, TlogNode.hash).where(
+                    TlogNode.level >= self.upper.level)).all()  # type: ignore[arg-type]
+                self.upper.keep({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+            latest = latest_tree_head(session)
+        if latest is None or head is None or latest.tree_size != head.tree_size:
+            self._edges = {}
+        self._head = (now + self.head_seconds, latest)
+        return latest
+
+    def prove(self, leaf_hash: bytes, head: TreeHead, leaf_index: int | None = None,
+              lower: Sequence[bytes | None] | None = None) -> InclusionProof:
+        """The proof of the leaf (at ``leaf_index`` when known, else found by its hash) in ``head``'s tree, from the
+        values of :meth:`columns` for it when the caller read them; :class:`LeafNotFound` when it is not there."""
+        size, level = head.tree_size, self.upper.level
+        if leaf_index is None or not 0 <= leaf_index < size or ((leaf_index >> level) + 1) << level > size:
+            with Session(self.engine) as session:
+                return inclusion_proof(session, leaf_hash=leaf_hash, leaf_index=leaf_index, head=head, upper=self.upper)
+        if lower is None:
+            lower = self.reads.rows(self._lower, {"index": leaf_index})[0]
+        group = leaf_index >> NODE_MIN_LEVEL << NODE_MIN_LEVEL
+        packed = bytes.fromhex(lower[0] or "")  # type: ignore[arg-type]
+        leaves = {group + k: packed[k * 32:(k + 1) * 32] for k in range(len(packed) // 32)}
+        nodes = {(lv, (leaf_index >> lv) ^ 1): bytes(value) for lv, value in zip(self._levels, lower[1:]) if value is not None}
+        if len(packed) != 32 << NODE_MIN_LEVEL or leaves.get(leaf_index) != leaf_hash:
+            raise LeafNotFound(f"the leaf at index {leaf_index} is not the leaf asked for")
+        ranges = merkle.inclusion_ranges(leaf_index, size)
+        path: list[bytes | None] = []
+        for start, end in ranges:
+            width = end - start
+            lv = width.bit_length() - 1
+            if start >> level == leaf_index >> level:  # inside the leaf's complete subtree of ``level``
+                path.append(merkle.mth([leaves[j] for j in range(start, end)]) if lv < NODE_MIN_LEVEL
+                            else nodes[(lv, start >> lv)])
+            elif not width & (width - 1) and lv >= level:  # a complete subtree above it
+                path.append(self.upper.get(lv, start >> lv))
+            else:  # the right edge of this head's tree
+                path.append(self._edges.get((start, end)))
+        missing = [i for i, h in enumerate(path) if h is None]
+        if missing:  # nodes not in memory yet, or a new head's right edge: read once, then remembered
+            with Session(self.engine) as session:
+                found, _ = subtree_hashes(session, [ranges[i] for i in missing], upper=self.upper)
+            for i, value in zip(missing, found):
+                path[i] = value
+                if ranges[i][1] == size:
+                    self._edges[ranges[i]] = value
+        return InclusionProof(leaf_index, size, leaf_hash, tuple(p for p in path if p is not None), head)
 
 
 def root_hash(session: Session, size: int) -> bytes:
-    return subtree_hashes(session, [(0, size)])[0] if size else merkle.EMPTY_ROOT
+    return subtree_hashes(session, [(0, size)])[0][0] if size else merkle.EMPTY_ROOT
 
 
 def _signed_size(session: Session, size: int | None) -> tuple[int, TreeHead | None]:
@@ -217,11 +357,14 @@ def _signed_size(session: Session, size: int | None) -> tuple[int, TreeHead | No
 
 
 def inclusion_proof(
-    session: Session, *, leaf_hash: bytes | None = None, leaf_index: int | None = None, tree_size: int | None = None
+    session: Session, *, leaf_hash: bytes | None = None, leaf_index: int | None = None, tree_size: int | None = None,
+    head: TreeHead | None = None, upper: UpperNodes | None = None,
 ) -> InclusionProof:
-    """The audit path of a leaf (by hash or index) in a signed tree (default: the latest signed head)."""
-    size, head = _signed_size(session, tree_size)
-    if leaf_hash is not None:
+    """The audit path of a leaf (by hash or index, or both: then the leaf at that index must have that hash) in a
+    signed tree: ``head`` when the caller already holds a signed head, else ``tree_size``'s or the latest one.
+    ``upper`` remembers the upper part of the tree between calls."""
+    size, head = (head.tree_size, head) if head is not None else _signed_size(session, tree_size)
+    if leaf_hash is not None and leaf_index is None:
         # No ORDER BY/LIMIT: that tempts planners into walking the primary key instead of the hash index.
         found = min(session.execute(
             sa.select(TlogLeaf.idx).where(TlogLeaf.leaf_hash == leaf_hash, TlogLeaf.idx < size)  # type: ignore[arg-type]
@@ -231,10 +374,11 @@ def inclusion_proof(
         leaf_index = int(found)
     if leaf_index is None or not 0 <= leaf_index < size:
         raise LeafNotFound(f"leaf index {leaf_index} is not in the tree of size {size}")
-    if leaf_hash is None:
-        leaf_hash = bytes(session.execute(sa.select(TlogLeaf.leaf_hash).where(TlogLeaf.idx == leaf_index)).scalar_one())
-    path = subtree_hashes(session, merkle.inclusion_ranges(leaf_index, size))
-    return InclusionProof(leaf_index, size, leaf_hash, tuple(path), head)
+    hashes, leaves = subtree_hashes(session, merkle.inclusion_ranges(leaf_index, size), upper=upper, leaf_ids=[leaf_index])
+    stored = leaves.get(leaf_index)
+    if stored is None or (leaf_hash is not None and stored != leaf_hash):
+        raise LeafNotFound(f"the leaf at index {leaf_index} is not the leaf asked for")
+    return InclusionProof(leaf_index, size, stored, tuple(hashes), head)
 
 
 def consistency_proof(session: Session, *, first: int, second: int) -> ConsistencyProof:
@@ -242,7 +386,7 @@ def consistency_proof(session: Session, *, first: int, second: int) -> Consisten
     _signed_size(session, second)
     if not 0 < first <= second:
         raise InvalidInput("first must be between 1 and second", errors=[{"pointer": "query:/first", "detail": "out of range"}])
-    return ConsistencyProof(first, second, tuple(subtree_hashes(session, merkle.consistency_ranges(first, second))))
+    return ConsistencyProof(first, second, tuple(subtree_hashes(session, merkle.consistency_ranges(first, second))[0]))
 
 
 # -- signed tree heads ----------------------------------------------------------------------

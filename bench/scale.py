@@ -80,12 +80,12 @@ _SHA = "encode(sha256(convert_to({}, 'UTF8')), 'hex')"
 _LICENCES = sa.text(f"""
 INSERT INTO licence (id, number, token, type_code, type_version, department_code, holder_kind, holder_name,
     holder_id_cipher, holder_index, fields, fields_digest, status, valid_from, valid_until, issued_at, issued_by,
-    updated_at)
+    updated_at, log_index)
 SELECT 'sc' || lpad(i::text, 30, '0'), 'SCALE-BL-' || lpad(i::text, 12, '0'),
     left({_SHA.format("'scale-token:' || i")}, 32), 'BL', :version, :department, 'enterprise',
     '规模测试' || i || '有限公司', 'vault:v1:placeholder', {_SHA.format("'scale-holder:' || (i / 2)")},
     json_build_object('company', '规模测试' || i || '有限公司', 'capital', i),
-    {_SHA.format("'scale-digest:' || i")}, 'valid', :at, :until, :at, 'system:scale', :at
+    {_SHA.format("'scale-digest:' || i")}, 'valid', :at, :until, :at, 'system:scale', :at, i
 FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint) - 1) AS i""")
 _ACCOUNTS = sa.text(f"""
 INSERT INTO identity_account (id, kind, name, id_cipher, id_index, password_hash, totp_last_step, assurance, created_at)
@@ -281,6 +281,9 @@ def _set_label(engine: sa.Engine, schema: str, label: dict[str, Any]) -> None:
         connection.execute(sa.text(f"COMMENT ON SCHEMA \"{schema}\" IS '{json.dumps(label)}'"))
 
 
+FORMAT = 2  # 2: licences carry their log index
+
+
 def ensure(postgres_url: str, schema: str, *, licences: int, identities: int) -> dict[str, Any]:
     """The schema filled to ``licences`` (with leaves) and ``identities``: reused if it already is, else filled now.
     Returns its label (sizes, load seconds, whether this call loaded it)."""
@@ -289,10 +292,12 @@ def ensure(postgres_url: str, schema: str, *, licences: int, identities: int) ->
         with admin.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         label = _label(admin, schema)
-        if label.get("complete") and label.get("licences") == licences and label.get("identities") == identities:
+        if (label.get("complete") and label.get("licences") == licences and label.get("identities") == identities
+                and label.get("format") == FORMAT):
             return {**label, "reused": True}
         if label:
-            raise RuntimeError(f"schema {schema} holds {label}, not {licences} licences: drop it or use another name")
+            raise RuntimeError(f"schema {schema} holds {label}, not {licences} licences of fill format {FORMAT}: "
+                               "drop it or use another name")
         engine = make_engine(schema_url(postgres_url, schema))
         try:
             migrate(engine)
@@ -300,7 +305,7 @@ def ensure(postgres_url: str, schema: str, *, licences: int, identities: int) ->
             timings = fill(engine, start=0, stop=licences, people=(0, identities))
             leaves = log_leaves(engine, licences)
             check_log(engine, licences)
-            label = {"licences": licences, "identities": identities, "department": DEPARTMENT, "type": "BL",
+            label = {"format": FORMAT, "licences": licences, "identities": identities, "department": DEPARTMENT, "type": "BL",
                      "leaves": licences, **timings, "leaves_seconds": round(leaves, 1),
                      "load_seconds": round(time.perf_counter() - t0, 1), "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "load_average_during_load": os.getloadavg(), "complete": True}

@@ -212,6 +212,8 @@ class Issuer:
                 row.pdf_blob_key = f"licences/{row.department_code}/{row.id}.pdf"
                 row.pdf_sha256 = self.blobs.put(session, row.pdf_blob_key, pdf)
         for row in licences:
+            row.log_index = append_leaf(session, cert_digest=transparency_digest(row), licence_number=row.number,
+                                        kind="issued", at=row.issued_at).index
             session.add(row)
             session.add(LicenceEvent(
                 licence_id=row.id, action="issue", from_status=None, to_status=Status.VALID.value,
@@ -224,8 +226,6 @@ class Issuer:
                 at=now,
             )
             session.flush()
-            append_leaf(session, cert_digest=transparency_digest(row), licence_number=row.number, kind="issued", at=row.issued_at)
-        session.flush()
         return licences
 
     @staticmethod

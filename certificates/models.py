@@ -90,6 +90,7 @@ class Licence(SQLModel, table=True):
     request_fingerprint: str | None = Field(default=None, max_length=64)
     status_list: int | None = Field(default=None)
     status_index: int | None = Field(default=None)
+    log_index: int | None = Field(default=None, sa_type=sa.BigInteger)  # the transparency log index of its issuance leaf
 
 
 class LicenceEvent(SQLModel, table=True):

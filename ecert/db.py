@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-__all__ = ["make_engine", "make_reader", "read_retrying", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+__all__ = ["make_engine", "make_reader", "read_retrying", "DriverReads", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,6 +95,52 @@ def read_retrying(read: Callable[[], T]) -> T:
         if not exc.connection_invalidated:
             raise
         return read()
+
+
+class DriverReads:
+    """Hand-written SELECTs run on the driver itself, for the few public reads so frequent that SQLAlchemy's
+    execution and result machinery costs more than the query (first-sight link verification).
+
+    SQL is written with ``%(name)s`` placeholders; on PostgreSQL each statement is prepared on its connection, on
+    SQLite the placeholders become ``:name``. Rows are plain tuples, converted only by the column types given
+    (as SQLAlchemy would, e.g. SQLite's text timestamps and JSON). A driver error is raised as SQLAlchemy's
+    :class:`~sqlalchemy.exc.DBAPIError`, with ``connection_invalidated`` when the connection died (the pool
+    then drops it), so :func:`read_retrying` and the API's outage handling treat it like any other read.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    def statement(self, sql: str) -> str:
+        """``sql`` in the driver's placeholder style."""
+        return sql if self.postgres else re.sub(r"%\((\w+)\)s", r":\1", sql)
+
+    def converters(self, types: list[sa.types.TypeEngine[Any] | None]) -> list[Callable[[Any], Any] | None]:
+        """One result converter per column type (None where the driver's value is already right, or no type)."""
+        dialect = self.engine.dialect
+        return [t.dialect_impl(dialect).result_processor(dialect, None) if t is not None else None for t in types]
+
+    def rows(self, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raw = self.engine.raw_connection()
+        cursor = None
+        try:
+            cursor = raw.cursor()
+            if self.postgres:
+                cursor.execute(statement, params, prepare=True)
+            else:
+                cursor.execute(statement, params)
+            return cursor.fetchall()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            gone = self.engine.dialect.is_disconnect(exc, raw.dbapi_connection, cursor)
+            if gone:
+                raw.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(statement, params, exc, self.engine.dialect.loaded_dbapi.Error,
+                                             connection_invalidated=gone) from exc
+        finally:
+            if cursor is not None:
+                cursor.close()
+            raw.close()
 
 
 def claim_apart(session: Session, claim: Callable[[Session], T]) -> T:

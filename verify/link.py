@@ -17,12 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from audit import stats
-from audit.tlog import LeafNotFound, TreeHeadNotFound, inclusion_proof
+from audit.tlog import InclusionProver, LeafNotFound
 from audit.treehead import LeafEntry, LeafKind, number_hash
 from ca.models import Department
 from certificates import changes, records
@@ -34,7 +33,8 @@ from certificates.models import Licence, LicenceType
 from certificates.records import effective_status
 from ecert.clock import Clock, as_utc
 from ecert.db import read_retrying, session_scope
-from verify.model import TOKEN_PATTERN, Check, HistoryEntry, LicenceSummary, Outcome, Transparency, Verdict, check
+from verify.register import Register, RegisterRecord
+from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Transparency, Verdict, check
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,6 @@ _STATUS_REASONS: dict[Status, tuple[str, str]] = {
     Status.SUPERSEDED: ("A newer version replaces this licence; check the current one.", "该证照已被新版本替代，请核验最新版本。"),
     Status.OTHER: ("The licence is not in force (see the department's reason).", "该证照当前不在有效状态（见发证部门说明）。"),
 }
-
-
-# The record's version: every status change and amendment bumps updated_at (certificates.records).
-_VERSION = sa.text("SELECT updated_at, department_code FROM licence WHERE token = :token")
 
 
 def outcome_of(status: Status) -> Outcome:
@@ -114,11 +110,6 @@ class VerificationCounter:
         return sum(counts.values())
 
 
-def _history(session: Session, licence_id: str) -> tuple[HistoryEntry, ...]:
-    return tuple(HistoryEntry(e.action, e.from_status, e.to_status, e.reason, as_utc(e.effective_at))
-                 for e in records.history(session, licence_id))
-
-
 def _labels(licence_type: LicenceType | None, shown: dict[str, Any]) -> dict[str, dict[str, str]]:
     layout = (licence_type.layout or {}).get("fields", []) if licence_type is not None else []
     return {f["name"]: {"zh": f.get("label_zh", f["name"]), "en": f.get("label_en", f["name"])}
@@ -126,7 +117,7 @@ def _labels(licence_type: LicenceType | None, shown: dict[str, Any]) -> dict[str
 
 
 def summary_of(
-    licence: Licence, licence_type: LicenceType | None, *, now: Any, public_url: str,
+    licence: Licence | RegisterRecord, licence_type: LicenceType | None, *, now: Any, public_url: str,
     superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None, issuer_name: str | None = None,
 ) -> LicenceSummary:
     view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)
@@ -161,10 +152,13 @@ class _Remembered:
 class LinkVerifier:
     """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers).
 
-    Verdicts are remembered per token. Each lookup reads the record's version (one indexed read) and rebuilds
-    the verdict only if it changed. With ``listen=True`` on PostgreSQL a :class:`~certificates.changes.ChangeFeed`
-    drops remembered verdicts when their licence changes (this process at commit, other processes on
-    PostgreSQL's notice), and while it listens :meth:`remembered` answers without touching the database.
+    A token seen for the first time costs two prepared statements on the driver: the record with its successor and
+    history (:class:`~verify.register.Register`), and the lower part of its inclusion proof (the licence keeps its
+    log index; :class:`~audit.tlog.InclusionProver` holds the latest signed head and the upper tree in memory). Verdicts are then remembered per token: a later lookup reads only the record's version
+    and rebuilds the verdict if it changed. With ``listen=True`` on PostgreSQL a
+    :class:`~certificates.changes.ChangeFeed` drops remembered verdicts when their licence changes (this process at
+    commit, other processes on PostgreSQL's notice), and while it listens :meth:`remembered` answers without
+    touching the database.
     """
 
     def __init__(self, engine: Engine, clock: Clock, *, public_url: str, counter: VerificationCounter | None = None,
@@ -179,6 +173,8 @@ class LinkVerifier:
         self._proofs: OrderedDict[str, tuple[float, Transparency]] = OrderedDict()
         self._proof_lock = threading.Lock()
         self.proof_seconds = 600.0
+        self.prover = InclusionProver(engine)
+        self.register = Register(engine, self.prover)
         self._verdicts: OrderedDict[str, _Remembered] = OrderedDict()
         self._verdict_lock = threading.Lock()
         self._generation = 0  # bumped by every change notice
@@ -209,8 +205,8 @@ class LinkVerifier:
         return verdict
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
-        """The verdict for a token. One indexed read of the record's version per call; the full verdict is
-        rebuilt only when the record changed (every status change bumps ``updated_at``) or its validity ended."""
+        """The verdict for a token: remembered if the record's version is unchanged (one indexed read), else
+        built from the record (every status change bumps ``updated_at``) or when its validity ended."""
         now = self.clock.now()
         if not TOKEN_PATTERN.match(token or ""):
             return self._not_found(now)
@@ -221,20 +217,24 @@ class LinkVerifier:
     def _read(self, token: str, now: Any, with_proof: bool) -> tuple[Verdict, str | None]:
         """The verdict and the issuing department (None when not found); counts nothing (a retry may follow)."""
         generation = self._generation  # before the read: a notice after it makes what we read untrusted
-        with self.engine.connect() as connection:
-            head = connection.execute(_VERSION, {"token": token}).first()
-            if head is None:
+        if self._known(token, with_proof):
+            version = self.register.version(token)
+            if version is None:
                 return not_found(now), None
-            version = (str(head[0]), str(head[1]))
             verdict = self._remembered(token, version, now, with_proof, generation)
-            if verdict is None:
-                with Session(bind=connection, expire_on_commit=False) as session:
-                    licence = records.get_by_token(session, token)
-                    if licence is None:
-                        return not_found(now), None
-                    verdict = self.verdict_for(session, licence, now=now, with_proof=with_proof)
-                    self._remember(token, version, licence, verdict, with_proof, generation)
-        return verdict, version[1]
+            if verdict is not None:
+                return verdict, version[1]
+        record = self.register.record(token)
+        if record is None:
+            return not_found(now), None
+        verdict = self._build(record, now=now, with_proof=with_proof)
+        self._remember(token, record, verdict, with_proof, generation)
+        return verdict, record.department_code
+
+    def _known(self, token: str, with_proof: bool) -> bool:
+        with self._verdict_lock:
+            entry = self._verdicts.get(token)
+            return entry is not None and entry.with_proof == with_proof
 
     def _trustworthy(self, generation: int) -> bool:
         """Under the lock: nothing changed since ``generation`` was read and the feed has been listening."""
@@ -250,13 +250,12 @@ class LinkVerifier:
             entry.trusted = entry.trusted or self._trustworthy(generation)
         return entry.as_of(now)
 
-    def _remember(self, token: str, version: tuple[str, str], licence: Licence, verdict: Verdict, with_proof: bool,
-                  generation: int) -> None:
+    def _remember(self, token: str, record: RegisterRecord, verdict: Verdict, with_proof: bool, generation: int) -> None:
         if with_proof and (verdict.transparency is None or not verdict.transparency.logged):
             return  # the proof may appear with the next signed tree head: look again next time
-        boundary = as_utc(licence.valid_until) if licence.valid_until else None
+        boundary = as_utc(record.valid_until) if record.valid_until else None
         with self._verdict_lock:
-            self._verdicts[token] = _Remembered(version, boundary, verdict, with_proof, self._trustworthy(generation))
+            self._verdicts[token] = _Remembered(record.version, boundary, verdict, with_proof, self._trustworthy(generation))
             while len(self._verdicts) > self.max_remembered:
                 self._verdicts.popitem(last=False)
 
@@ -271,51 +270,54 @@ class LinkVerifier:
 
     def verdict_for(self, session: Session, licence: Licence, *, now: Any, with_proof: bool = True,
                     extra_checks: tuple[Check, ...] = ()) -> Verdict:
-        """The online verdict on a known record (also used after a PDF upload's document checks)."""
-        summary = self.summary(session, licence, now)
-        status = effective_status(licence, now)
+        """The online verdict on a record read in ``session`` (after a PDF upload's document checks)."""
+        successor = None
+        if licence.superseded_by_id:
+            successor = session.exec(select(Licence.token).where(Licence.id == licence.superseded_by_id)).first()
+        record = RegisterRecord.of(licence, successor, records.history(session, licence.id))
+        return self._build(record, now=now, with_proof=with_proof, extra_checks=extra_checks)
+
+    def _build(self, record: RegisterRecord, *, now: Any, with_proof: bool, extra_checks: tuple[Check, ...] = ()) -> Verdict:
+        summary = summary_of(record, self._type(record), now=now, public_url=self.public_url,
+                             superseded_by_token=record.successor_token, reveal_id=self.reveal_id,
+                             issuer_name=self._department(record.department_code))
+        status = effective_status(record, now)  # type: ignore[arg-type]
         checks = (*extra_checks, check("record", True, "The licence is in the issuing register.", "证照在发证登记库中可查。"),
-                  status_check(status, licence.status_reason))
+                  status_check(status, record.status_reason))
         documents_ok = all(c.passed for c in extra_checks)
         outcome = outcome_of(status) if documents_ok else Outcome.INVALID
-        return Verdict(outcome, checks, summary, now, history=_history(session, licence.id),
-                       transparency=self._transparency(session, licence) if with_proof else None)
+        return Verdict(outcome, checks, summary, now, history=record.history,
+                       transparency=self._transparency(record) if with_proof else None)
 
-    def _transparency(self, session: Session, licence: Licence) -> Transparency:
+    def _transparency(self, record: RegisterRecord) -> Transparency:
         """The inclusion proof, remembered per licence: a proof against a signed head stays valid as the log grows."""
         now = time.monotonic()
         with self._proof_lock:
-            cached = self._proofs.get(licence.id)
+            cached = self._proofs.get(record.id)
             if cached is not None and cached[0] > now:
                 return cached[1]
-        found = transparency_of(session, licence)
+        found = transparency_of(record, self.prover)
         with self._proof_lock:
-            self._proofs[licence.id] = (now + (self.proof_seconds if found.logged else 10.0), found)
-            self._proofs.move_to_end(licence.id)
+            self._proofs[record.id] = (now + (self.proof_seconds if found.logged else 10.0), found)
+            self._proofs.move_to_end(record.id)
             while len(self._proofs) > 100_000:
                 self._proofs.popitem(last=False)
         return found
 
-    def summary(self, session: Session, licence: Licence, now: Any) -> LicenceSummary:
-        successor = None
-        if licence.superseded_by_id:
-            successor = session.exec(select(Licence.token).where(Licence.id == licence.superseded_by_id)).first()
-        return summary_of(licence, self._type(session, licence), now=now, public_url=self.public_url,
-                          superseded_by_token=successor, reveal_id=self.reveal_id,
-                          issuer_name=self._department(session, licence.department_code))
-
-    def _department(self, session: Session, code: str) -> str | None:
+    def _department(self, code: str) -> str | None:
         if code not in self._departments:
-            self._departments[code] = session.exec(select(Department.name).where(Department.code == code)).first()
+            with Session(self.engine) as session:
+                self._departments[code] = session.exec(select(Department.name).where(Department.code == code)).first()
         return self._departments[code]
 
-    def _type(self, session: Session, licence: Licence) -> LicenceType | None:
-        key = (licence.department_code, licence.type_code, licence.type_version)
+    def _type(self, record: RegisterRecord) -> LicenceType | None:
+        key = (record.department_code, record.type_code, record.type_version)
         if key not in self._types:  # a type version never changes once created
-            row = session.exec(select(LicenceType).where(
-                LicenceType.department_code == key[0], LicenceType.code == key[1], LicenceType.version == key[2])).first()
-            if row is not None:
-                session.expunge(row)
+            with Session(self.engine) as session:
+                row = session.exec(select(LicenceType).where(
+                    LicenceType.department_code == key[0], LicenceType.code == key[1], LicenceType.version == key[2])).first()
+                if row is not None:
+                    session.expunge(row)
             self._types[key] = row
         return self._types[key]
 
@@ -335,16 +337,22 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-def transparency_of(session: Session, licence: Licence) -> Transparency:
-    """The inclusion proof of the licence's issuance leaf in the latest signed tree head, if there is one."""
+def transparency_of(record: RegisterRecord, prover: InclusionProver) -> Transparency:
+    """The inclusion proof of the licence's issuance leaf in the latest signed tree head: at the licence's log index
+    when it has one, else found by its leaf hash."""
     try:
-        digest = transparency_digest(licence)
-        entry = LeafEntry(LeafKind.ISSUED, int(as_utc(licence.issued_at).timestamp() * 1000), digest, number_hash(licence.number))
+        digest = transparency_digest(record)  # type: ignore[arg-type]
+        entry = LeafEntry(LeafKind.ISSUED, int(as_utc(record.issued_at).timestamp() * 1000), digest, number_hash(record.number))
     except ValueError:
         return Transparency(False, note="no digest to log")
+    head = prover.head()
+    if head is None:
+        return Transparency(False, leaf_hash=_b64(entry.leaf_hash), note="the transparency log has no signed tree head yet")
+    if record.log_index is not None and record.log_index >= head.tree_size:
+        return Transparency(False, leaf_hash=_b64(entry.leaf_hash), note="not yet in a signed tree head")
     try:
-        proof = inclusion_proof(session, leaf_hash=entry.leaf_hash)
-    except (LeafNotFound, TreeHeadNotFound) as exc:
+        proof = prover.prove(entry.leaf_hash, head, record.log_index, record.lower_proof)
+    except LeafNotFound as exc:
         return Transparency(False, leaf_hash=_b64(entry.leaf_hash), note=str(exc))
     return Transparency(True, leaf_hash=_b64(proof.leaf_hash), leaf_index=proof.leaf_index, tree_size=proof.tree_size,
                         audit_path=tuple(_b64(h) for h in proof.path),

@@ -144,3 +144,29 @@ def test_a_tampered_leaf_no_longer_proves_against_the_signed_head(
     with pytest.raises(merkle.ProofError):
         merkle.verify_inclusion(entry.index, head.tree_size, forged.leaf_hash, list(proof.path), head.root_hash)
     assert tlog.root_hash(tampering, head.tree_size) != head.root_hash
+
+
+@pytest.mark.parametrize("level", [5, 10])
+def test_the_prover_gives_the_general_paths(engine: Engine, keystore: TransitKeyStore, uid: str, level: int) -> None:
+    """InclusionProver (lower path in one statement, upper tree and right edge in memory) proves every leaf exactly
+    as inclusion_proof does, for leaves in complete subtrees of ``level`` and at the right edge, as the log grows."""
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc))
+    _append(engine, uid, 45)
+    prover = tlog.InclusionProver(engine, level=level, head_seconds=0)  # the head is read on every call
+    for round_ in range(2):
+        tlog.sign_tree_head(engine, keystore, clock)
+        head = prover.head()
+        assert head is not None
+        with Session(engine) as session:
+            leaves = _all_leaf_hashes(session)[:head.tree_size]
+            for index in sorted({*range(0, len(leaves), 7), *range(max(0, len(leaves) - 40), len(leaves))}):
+                fast = prover.prove(leaves[index], head, index)
+                general = tlog.inclusion_proof(session, leaf_index=index, head=head)
+                assert fast == general
+                merkle.verify_inclusion(index, head.tree_size, leaves[index], list(fast.path), head.root_hash)
+                assert prover.prove(leaves[index], head) == general  # no index: found by its hash
+            with pytest.raises(tlog.LeafNotFound):
+                prover.prove(leaves[1], head, 0)  # the leaf at index 0 is another one
+        _append(engine, f"{uid}-{round_}", 19)  # the next head has another right edge
+        clock.advance(dt.timedelta(seconds=1))
+    assert bool(prover.upper._hashes) == (head.tree_size >= 1 << level), "the upper tree is kept in memory"

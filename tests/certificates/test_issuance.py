@@ -218,3 +218,4 @@ def test_every_issued_licence_is_a_leaf_of_the_transparency_log(
         proof = inclusion_proof(session, leaf_hash=leaf)
     assert proof.tree_head is not None
     merkle.verify_inclusion(proof.leaf_index, proof.tree_size, leaf, proof.path, proof.tree_head.root_hash)
+    assert licence.log_index == proof.leaf_index  # the licence keeps where its leaf is

@@ -1,0 +1,76 @@
+"""The register read of link verification (one driver statement) against the ORM's view of the same rows."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from audit import merkle, tlog
+from certificates import records
+from certificates.models import Licence
+from ecert.db import DriverReads, make_reader, read_retrying
+from ecert.runtime import Runtime
+from verify.link import LinkVerifier, transparency_of
+from verify.register import RegisterRecord
+from tests.verify.conftest import Issued
+
+
+def test_the_record_is_what_the_orm_reads(runtime: Runtime, link_verifier: LinkVerifier, issued: Issued) -> None:
+    with Session(runtime.engine) as session:
+        for name, licence in issued.licences.items():
+            row = session.get(Licence, licence.id)
+            assert row is not None
+            successor = session.exec(select(Licence.token).where(Licence.id == row.superseded_by_id)).first() \
+                if row.superseded_by_id else None
+            expected = RegisterRecord.of(row, successor, records.history(session, row.id))
+            read = link_verifier.register.record(row.token)
+            assert read is not None and read.lower_proof is not None, name
+            assert dataclasses.replace(read, lower_proof=None) == expected, name
+            assert link_verifier.register.version(row.token) == expected.version
+    assert link_verifier.register.record("0" * 32) is None and link_verifier.register.version("0" * 32) is None
+    old = link_verifier.register.record(issued.token("old"))
+    assert old is not None and old.successor_token == issued.token("current")
+    revoked = link_verifier.register.record(issued.token("revoked"))
+    assert revoked is not None and [h.to_status for h in revoked.history] == ["valid", "revoked"]
+
+
+def test_the_proof_read_with_the_record_proves_inclusion(runtime: Runtime, link_verifier: LinkVerifier, issued: Issued) -> None:
+    for licence in issued.licences.values():
+        record = link_verifier.register.record(licence.token)
+        assert record is not None and record.log_index is not None
+        found = transparency_of(record, link_verifier.prover)
+        alone = transparency_of(dataclasses.replace(record, lower_proof=None), link_verifier.prover)  # its own read
+        assert found == alone and found.logged and found.leaf_index == record.log_index
+        assert found.leaf_index is not None and found.tree_size is not None and found.tree_head is not None
+        with Session(runtime.engine) as session:
+            root = tlog.root_hash(session, found.tree_size)
+        merkle.verify_inclusion(found.leaf_index, found.tree_size, base64.b64decode(found.leaf_hash or ""),
+                                [base64.b64decode(h) for h in found.audit_path], root)
+
+
+@pytest.mark.postgres_only
+def test_a_dead_connection_is_replaced_and_the_read_retried(runtime: Runtime) -> None:
+    reader = make_reader(runtime.engine)
+    reads = DriverReads(reader)
+    statement = reads.statement("SELECT pg_backend_pid()")
+
+    def terminate(pid: int) -> None:
+        with runtime.engine.connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    try:
+        first = reads.rows(statement, {})[0][0]
+        terminate(first)
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            reads.rows(statement, {})
+        assert caught.value.connection_invalidated  # the pool dropped it
+        second = reads.rows(statement, {})[0][0]
+        assert second != first
+        terminate(second)
+        assert read_retrying(lambda: reads.rows(statement, {}))[0][0] not in (first, second)  # a retry, not an error
+    finally:
+        reader.dispose()
