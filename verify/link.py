@@ -170,9 +170,6 @@ class LinkVerifier:
         self.reveal_id = reveal_id
         self._types: dict[tuple[str, str, int], LicenceType | None] = {}
         self._departments: dict[str, str | None] = {}
-        self._proofs: OrderedDict[str, tuple[float, Transparency]] = OrderedDict()
-        self._proof_lock = threading.Lock()
-        self.proof_seconds = 600.0
         self.prover = InclusionProver(engine)
         self.register = Register(engine, self.prover)
         self._verdicts: OrderedDict[str, _Remembered] = OrderedDict()
@@ -287,22 +284,7 @@ class LinkVerifier:
         documents_ok = all(c.passed for c in extra_checks)
         outcome = outcome_of(status) if documents_ok else Outcome.INVALID
         return Verdict(outcome, checks, summary, now, history=record.history,
-                       transparency=self._transparency(record) if with_proof else None)
-
-    def _transparency(self, record: RegisterRecord) -> Transparency:
-        """The inclusion proof, remembered per licence: a proof against a signed head stays valid as the log grows."""
-        now = time.monotonic()
-        with self._proof_lock:
-            cached = self._proofs.get(record.id)
-            if cached is not None and cached[0] > now:
-                return cached[1]
-        found = transparency_of(record, self.prover)
-        with self._proof_lock:
-            self._proofs[record.id] = (now + (self.proof_seconds if found.logged else 10.0), found)
-            self._proofs.move_to_end(record.id)
-            while len(self._proofs) > 100_000:
-                self._proofs.popitem(last=False)
-        return found
+                       transparency=transparency_of(record, self.prover) if with_proof else None)
 
     def _department(self, code: str) -> str | None:
         if code not in self._departments:

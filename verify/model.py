@@ -51,7 +51,7 @@ OUTCOME_WORDS: dict[Outcome, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     """One check and its result; ``name`` is a stable code (documented in docs/verification.md)."""
 
@@ -68,7 +68,7 @@ def check(name: str, passed: bool, en: str, zh: str) -> Check:
     return Check(name, passed, en, zh)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     action: str
     from_status: str | None
@@ -81,7 +81,7 @@ class HistoryEntry:
                 "effective_at": _iso(self.effective_at)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transparency:
     """Whether the licence's leaf is in the public transparency log, and the proof if it is."""
 
@@ -99,7 +99,7 @@ class Transparency:
                 "note": self.note}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LicenceSummary:
     """What the public may see of a licence (its type's disclosure policy; holder masked by default)."""
 
@@ -146,7 +146,7 @@ class LicenceSummary:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: Outcome
     checks: tuple[Check, ...]
