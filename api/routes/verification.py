@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -65,6 +66,7 @@ class Services:
         self.buckets: Limiter = shared_limit(runtime, "verify", settings.verify_rate_per_second, settings.verify_burst)
         self.max_upload = settings.max_upload_bytes
         self.timeout = settings.verify_timeout_seconds
+        self.lookups = anyio.CapacityLimiter(settings.verify_lookup_threads)  # first-sight reads in flight
 
 
 def services(runtime: Runtime) -> Services:
@@ -122,7 +124,7 @@ async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Resp
     limited = _limited(request, svc)
     if limited is not None:
         return limited
-    verdict = svc.link.remembered(token) or await run_in_threadpool(svc.link.verify, token)
+    verdict = svc.link.remembered(token) or await anyio.to_thread.run_sync(svc.link.verify, token, limiter=svc.lookups)
     if verdict.outcome is Outcome.NOT_FOUND:
         svc.buckets.charge(_client(request), _NOT_FOUND_COST - 1)
     return verdict
