@@ -33,7 +33,7 @@ from verify.findings import READABLE, SEAL_FIELD, PdfLimits, SealFacts, SealFind
 from verify.model import Check, check
 from verify.trust import TrustMaterial
 
-__all__ = ["PdfLimits", "SealFindings", "check_pdf", "SEAL_FIELD"]
+__all__ = ["check_pdf"]
 
 log = logging.getLogger(__name__)
 _TERMINAL_FILTERS = {"/DCTDecode", "/JPXDecode", "/CCITTFaxDecode", "/JBIG2Decode", "/ASCIIHexDecode", "/ASCII85Decode",

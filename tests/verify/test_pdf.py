@@ -11,7 +11,8 @@ from sqlmodel import Session
 from ca.service import CertificateAuthority
 from verify.model import Outcome, Verdict
 from verify.online import PdfVerifier, trust_from_authority
-from verify.pdf import PdfLimits, check_pdf
+from verify.findings import PdfLimits
+from verify.pdf import check_pdf
 from tests.verify import hostile
 from tests.verify.conftest import Issued
 
