@@ -165,7 +165,7 @@ class UpperNodes:
     so a reader that proves inclusion over and over reads only the lower part of each path from the database.
 
     Thread-safe for the way it is used (dict reads and writes of immutable values). Bounded: beyond ``limit``
-    hashes nothing more is kept (10 million leaves need about 20 thousand at level 10).
+    hashes nothing more is kept (10 million leaves need about 156 thousand at level 7).
     """
 
     def __init__(self, level: int = 10, limit: int = 1 << 20) -> None:
@@ -245,17 +245,24 @@ class InclusionProver:
     """Inclusion proofs for a busy reader (link verification) in one prepared statement each.
 
     The latest signed head is held for ``head_seconds`` (a proof against it stays valid as the log grows), the
-    tree at ``level`` and above is kept in memory (:class:`UpperNodes`, loaded on first use), and the hashes of the
+    tree at ``level`` and above is kept in memory (:class:`UpperNodes`, loaded on first use; by default the lowest
+    level that fits ``memory_nodes`` hashes at the log's size when the prover is made: 7 at 10 million leaves,
+    so a proof reads 3 nodes and one group of leaves from the database), and the hashes of the
     head's right edge are computed once per head. What remains of a path is the leaf's group of 16 leaves and one
     node per level up to ``level``: the select-list items of :meth:`columns`, read in a statement of their own or in
     the caller's (link verification reads them with the licence row). Leaves in the last, incomplete subtree of
     ``level`` take the general path (:func:`inclusion_proof`).
     """
 
-    def __init__(self, engine: Engine, *, level: int = 10, head_seconds: float = 5.0) -> None:
+    def __init__(self, engine: Engine, *, level: int | None = None, head_seconds: float = 5.0,
+                 memory_nodes: int = 1 << 18) -> None:
         self.engine = engine
         self.reads = DriverReads(engine)
-        self.upper = UpperNodes(level)
+        if level is None:  # the lowest level whose subtrees fit ``memory_nodes`` hashes (about 40 MB) at today's size
+            with Session(engine) as session:
+                size = tree_size(session)
+            level = next(lv for lv in range(NODE_MIN_LEVEL, 64) if (size >> lv) * 2 <= memory_nodes)
+        self.upper = UpperNodes(level, limit=2 * memory_nodes)
         self.head_seconds = head_seconds
         self._head: tuple[float, TreeHead | None] = (0.0, None)
         self._edges: dict[tuple[int, int], bytes] = {}  # right-edge range -> hash, for the held head's size
@@ -284,14 +291,15 @@ class InclusionProver:
         """How many items :meth:`columns` gives."""
         return 1 + len(self._levels)
 
-    def head(self) -> TreeHead | None:
-        """The latest signed tree head, read again once ``head_seconds`` have passed."""
+    def head(self, covering: int | None = None) -> TreeHead | None:
+        """The latest signed tree head, read again once ``head_seconds`` have passed, or at once when the held head
+        does not cover leaf index ``covering`` (a licence issued since may be in a newer one)."""
         now = time.monotonic()
         expires, head = self._head
-        if expires > now:
+        if expires > now and (covering is None or (head is not None and covering < head.tree_size)):
             return head
         with Session(self.engine) as session:
-            if expires == 0.0:  # first use: the upper tree in one read (about 20 thousand hashes at 10 million leaves)
+            if expires == 0.0:  # first use: the upper tree in one read (about 150 thousand hashes at 10 million leaves)
                 rows = session.execute(sa.select(TlogNode.level, TlogNode.idx, TlogNode.hash).where(
                     TlogNode.level >= self.upper.level)).all()  # type: ignore[arg-type]
                 self.upper.keep({(int(lv), int(i)): bytes(h) for lv, i, h in rows})

@@ -8,6 +8,7 @@ branch in ``<package>/migrations/versions`` so packages evolve their schemas ind
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import weakref
@@ -115,6 +116,15 @@ class DriverReads:
     def statement(self, sql: str) -> str:
         """``sql`` in the driver's placeholder style."""
         return sql if self.postgres else re.sub(r"%\((\w+)\)s", r":\1", sql)
+
+    def any_of(self, column: str, name: str) -> str:
+        """SQL true when ``column`` equals one of the strings in list parameter ``name`` (one statement shape for any
+        number of values, so it is prepared once): ``= ANY`` on PostgreSQL, a JSON array on SQLite (:meth:`values`)."""
+        return f"{column} = ANY(%({name})s)" if self.postgres else f"{column} IN (SELECT value FROM json_each(%({name})s))"
+
+    def values(self, items: list[str]) -> Any:
+        """A list parameter for :meth:`any_of`."""
+        return items if self.postgres else json.dumps(items)
 
     def converters(self, types: list[sa.types.TypeEngine[Any] | None]) -> list[Callable[[Any], Any] | None]:
         """One result converter per column type (None where the driver's value is already right, or no type)."""

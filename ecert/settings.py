@@ -64,8 +64,8 @@ class Settings(BaseSettings):
     verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")
     verify_burst: int = Field(60, ge=1)
     verify_lookup_threads: int = Field(
-        2, ge=1, le=64, description="threads per worker reading first-sight link verdicts from the database: few, "
-        "because more only contend for the interpreter lock (tail latency) while the reads are short")
+        2, ge=1, le=64, description="batches of link lookups each worker reads from the database at a time (one "
+        "thread each): few, because more threads only contend for the interpreter lock while the reads are short")
     login_rate_per_second: float = Field(0.5, gt=0, description="login and registration attempts per client IP")
     login_burst: int = Field(20, ge=1)
     rate_limit_sync_seconds: float = Field(1.0, gt=0, le=60, description="how often workers merge shared rate-limit counts")

@@ -152,13 +152,14 @@ class _Remembered:
 class LinkVerifier:
     """Verdicts for verification tokens, from the database (no Vault unless a type discloses ID numbers).
 
-    A token seen for the first time costs two prepared statements on the driver: the record with its successor and
-    history (:class:`~verify.register.Register`), and the lower part of its inclusion proof (the licence keeps its
-    log index; :class:`~audit.tlog.InclusionProver` holds the latest signed head and the upper tree in memory). Verdicts are then remembered per token: a later lookup reads only the record's version
-    and rebuilds the verdict if it changed. With ``listen=True`` on PostgreSQL a
-    :class:`~certificates.changes.ChangeFeed` drops remembered verdicts when their licence changes (this process at
-    commit, other processes on PostgreSQL's notice), and while it listens :meth:`remembered` answers without
-    touching the database.
+    Every lookup that is not answered from memory reads the register in one prepared statement on the driver
+    (:class:`~verify.register.Register`): the record with its successor and history, and the lower part of its
+    inclusion proof (the licence keeps its log index; :class:`~audit.tlog.InclusionProver` holds the latest signed
+    head and the upper tree in memory); :meth:`verify_many` reads a whole batch of tokens in that one statement.
+    Verdicts are remembered per token and reused while the record's version is unchanged. With ``listen=True`` on
+    PostgreSQL a :class:`~certificates.changes.ChangeFeed` drops remembered verdicts when their licence changes
+    (this process at commit, other processes on PostgreSQL's notice), and while it listens :meth:`remembered`
+    answers without touching the database.
     """
 
     def __init__(self, engine: Engine, clock: Clock, *, public_url: str, counter: VerificationCounter | None = None,
@@ -202,36 +203,31 @@ class LinkVerifier:
         return verdict
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
-        """The verdict for a token: remembered if the record's version is unchanged (one indexed read), else
-        built from the record (every status change bumps ``updated_at``) or when its validity ended."""
+        """The verdict for a token (see :meth:`verify_many`)."""
+        return self.verify_many([token], with_proof=with_proof)[0]
+
+    def verify_many(self, tokens: list[str], *, with_proof: bool = True) -> list[Verdict]:
+        """Verdicts for tokens, in order, from one read of the register for all of them (a batch of lookups, see
+        :class:`verify.batching.LookupBatcher`). A remembered verdict is reused when the record's version
+        (``updated_at``, bumped by every status change) is unchanged and its validity has not ended since."""
         now = self.clock.now()
-        if not TOKEN_PATTERN.match(token or ""):
-            return self._not_found(now)
-        verdict, department = read_retrying(lambda: self._read(token, now, with_proof))
-        self.counter.add("verify.link", department, verdict.outcome.value)
-        return verdict
-
-    def _read(self, token: str, now: Any, with_proof: bool) -> tuple[Verdict, str | None]:
-        """The verdict and the issuing department (None when not found); counts nothing (a retry may follow)."""
+        wanted = [t for t in dict.fromkeys(tokens) if TOKEN_PATTERN.match(t or "")]
         generation = self._generation  # before the read: a notice after it makes what we read untrusted
-        if self._known(token, with_proof):
-            version = self.register.version(token)
-            if version is None:
-                return not_found(now), None
-            verdict = self._remembered(token, version, now, with_proof, generation)
-            if verdict is not None:
-                return verdict, version[1]
-        record = self.register.record(token)
-        if record is None:
-            return not_found(now), None
-        verdict = self._build(record, now=now, with_proof=with_proof)
-        self._remember(token, record, verdict, with_proof, generation)
-        return verdict, record.department_code
-
-    def _known(self, token: str, with_proof: bool) -> bool:
-        with self._verdict_lock:
-            entry = self._verdicts.get(token)
-            return entry is not None and entry.with_proof == with_proof
+        found = read_retrying(lambda: self.register.records(wanted)) if wanted else {}
+        verdicts = []
+        for token in tokens:
+            record = found.get(token)
+            if record is None:
+                verdict, department = not_found(now), None
+            else:
+                verdict = self._remembered(token, record.version, now, with_proof, generation)
+                if verdict is None:
+                    verdict = self._build(record, now=now, with_proof=with_proof)
+                    self._remember(token, record, verdict, with_proof, generation)
+                department = record.department_code
+            self.counter.add("verify.link", department, verdict.outcome.value)
+            verdicts.append(verdict)
+        return verdicts
 
     def _trustworthy(self, generation: int) -> bool:
         """Under the lock: nothing changed since ``generation`` was read and the feed has been listening."""
@@ -303,10 +299,6 @@ class LinkVerifier:
             self._types[key] = row
         return self._types[key]
 
-    def _not_found(self, now: Any) -> Verdict:
-        self.counter.add("verify.link", None, Outcome.NOT_FOUND.value)
-        return not_found(now)
-
 
 def not_found(now: Any) -> Verdict:
     return Verdict(Outcome.NOT_FOUND, (check(
@@ -327,7 +319,7 @@ def transparency_of(record: RegisterRecord, prover: InclusionProver) -> Transpar
         entry = LeafEntry(LeafKind.ISSUED, int(as_utc(record.issued_at).timestamp() * 1000), digest, number_hash(record.number))
     except ValueError:
         return Transparency(False, note="no digest to log")
-    head = prover.head()
+    head = prover.head(covering=record.log_index)
     if head is None:
         return Transparency(False, leaf_hash=_b64(entry.leaf_hash), note="the transparency log has no signed tree head yet")
     if record.log_index is not None and record.log_index >= head.tree_size:

@@ -61,7 +61,7 @@ class RegisterRecord:
     @property
     def version(self) -> tuple[str, str]:
         """What a remembered verdict is checked against: every status change and amendment bumps ``updated_at``."""
-        return version_of(self.updated_at, self.department_code)
+        return as_utc(self.updated_at).isoformat(), self.department_code
 
     @classmethod
     def of(cls, licence: Licence, successor_token: str | None, events: list[LicenceEvent]) -> RegisterRecord:
@@ -69,17 +69,12 @@ class RegisterRecord:
                    history=tuple(_entry(e.action, e.from_status, e.to_status, e.reason, e.effective_at) for e in events))
 
 
-def version_of(updated_at: Any, department: str) -> tuple[str, str]:
-    return as_utc(updated_at).isoformat(), department
-
-
 def _entry(action: str, from_status: str | None, to_status: str, reason: str | None, at: Any) -> HistoryEntry:
     return HistoryEntry(action, from_status, to_status, reason, as_utc(at))
 
 
 class Register:
-    """Reads for link verification: :meth:`record` (first sight) and :meth:`version` (is a remembered verdict
-    still current)."""
+    """Reads for link verification: :meth:`records` of a batch of tokens (:meth:`record` of one)."""
 
     def __init__(self, engine: Engine, prover: InclusionProver) -> None:
         self.reads = DriverReads(engine)
@@ -87,28 +82,31 @@ class Register:
         licence, event = Licence.__table__.c, LicenceEvent.__table__.c  # type: ignore[attr-defined]
         self._record = self.reads.statement(
             f"SELECT {', '.join('l.' + name for name in _LICENCE)}, s.token, {prover.columns('l.log_index')}, "
-            f"{', '.join('e.' + name for name in _EVENT)} "
+            f"{', '.join('e.' + name for name in _EVENT)}, l.token "
             "FROM licence l LEFT JOIN licence s ON s.id = l.superseded_by_id "
-            "LEFT JOIN licence_event e ON e.licence_id = l.id WHERE l.token = %(token)s ORDER BY e.id")
+            "LEFT JOIN licence_event e ON e.licence_id = l.id WHERE " + self.reads.any_of("l.token", "tokens") + " ORDER BY e.id")
         self._record_types = self.reads.converters(
             [licence[name].type for name in _LICENCE] + [licence.token.type] + [None] * prover.width
-            + [event[name].type for name in _EVENT])
-        self._version = self.reads.statement("SELECT updated_at, department_code FROM licence WHERE token = %(token)s")
-        self._version_types = self.reads.converters([licence.updated_at.type, licence.department_code.type])
+            + [event[name].type for name in _EVENT] + [None])
 
     def record(self, token: str) -> RegisterRecord | None:
-        rows = [_converted(row, self._record_types) for row in self.reads.rows(self._record, {"token": token})]
-        if not rows:
-            return None
-        first, width = rows[0], len(_LICENCE)
-        events = width + 1 + self._proof_width
-        history = tuple(_entry(*row[events:]) for row in rows if row[events] is not None)
-        return RegisterRecord(*first[:width], successor_token=first[width], history=history,
-                              lower_proof=first[width + 1:events] if first[width + 1] is not None else None)
+        return self.records([token]).get(token)
 
-    def version(self, token: str) -> tuple[str, str] | None:
-        rows = self.reads.rows(self._version, {"token": token})
-        return version_of(*_converted(rows[0], self._version_types)) if rows else None
+    def records(self, tokens: list[str]) -> dict[str, RegisterRecord]:
+        """The records of those tokens that name a licence, by token, in one statement."""
+        width = len(_LICENCE)
+        events = width + 1 + self._proof_width
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for raw in self.reads.rows(self._record, {"tokens": self.reads.values(tokens)}):
+            row = _converted(raw, self._record_types)
+            rows.setdefault(row[-1], []).append(row)  # the last column is the token asked for
+        found = {}
+        for token, group in rows.items():
+            first = group[0]
+            history = tuple(_entry(*row[events:-1]) for row in group if row[events] is not None)
+            found[token] = RegisterRecord(*first[:width], successor_token=first[width], history=history,
+                                          lower_proof=first[width + 1:events] if first[width + 1] is not None else None)
+        return found
 
 
 def _converted(row: tuple[Any, ...], converters: list[Any]) -> tuple[Any, ...]:

@@ -12,11 +12,11 @@ no referrer (the token is in its URL).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +31,7 @@ from ecert.runtime import Runtime
 from identity import checkers, oidc
 from verify.identified import record_verdict
 from verify.publisher import BundlePublisher
+from verify.batching import LookupBatcher
 from verify.link import LinkVerifier, VerificationCounter
 from verify.model import Outcome, Verdict
 from verify.page import pick_language, render_page
@@ -39,6 +40,7 @@ from verify.findings import PdfLimits
 
 __all__ = ["router", "services"]
 
+log = logging.getLogger(__name__)
 register_problem_type("verification-timeout", "Verification took too long",
                       "The uploaded PDF could not be checked within the time limit; it is probably hostile or broken.")
 for _error in (InvalidPurpose, checkers.UnknownChecker):
@@ -66,7 +68,7 @@ class Services:
         self.buckets: Limiter = shared_limit(runtime, "verify", settings.verify_rate_per_second, settings.verify_burst)
         self.max_upload = settings.max_upload_bytes
         self.timeout = settings.verify_timeout_seconds
-        self.lookups = anyio.CapacityLimiter(settings.verify_lookup_threads)  # first-sight reads in flight
+        self.lookups = LookupBatcher(self.link, readers=settings.verify_lookup_threads)
 
 
 def services(runtime: Runtime) -> Services:
@@ -75,6 +77,10 @@ def services(runtime: Runtime) -> Services:
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
+    try:  # the upper transparency tree into memory now, not on the first citizen's lookup
+        await run_in_threadpool(lambda: services(app.state.runtime).link.prover.head())
+    except Exception:  # noqa: BLE001 - the database is not there yet: the first lookup loads it (or answers 503)
+        log.warning("verification warm-up skipped; the first lookup will load the transparency tree")
     yield
     found = app.state.runtime.services.get("verify")
     if found is not None:  # keep the last few seconds of counts
@@ -124,7 +130,7 @@ async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Resp
     limited = _limited(request, svc)
     if limited is not None:
         return limited
-    verdict = svc.link.remembered(token) or await anyio.to_thread.run_sync(svc.link.verify, token, limiter=svc.lookups)
+    verdict = svc.link.remembered(token) or await svc.lookups.verify(token)
     if verdict.outcome is Outcome.NOT_FOUND:
         svc.buckets.charge(_client(request), _NOT_FOUND_COST - 1)
     return verdict
