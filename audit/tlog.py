@@ -299,15 +299,26 @@ class InclusionProver:
         if expires > now and (covering is None or (head is not None and covering < head.tree_size)):
             return head
         with Session(self.engine) as session:
-            if expires == 0.0:  # first use: the upper tree in one read (about 150 thousand hashes at 10 million leaves)
-                rows = session.execute(sa.select(TlogNode.level, TlogNode.idx, TlogNode.hash).where(
-                    TlogNode.level >= self.upper.level)).all()  # type: ignore[arg-type]
-                self.upper.keep({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+            if expires == 0.0:  # first use: the upper tree (about 156 thousand hashes at 10 million leaves)
+                self._load_upper(session)
             latest = latest_tree_head(session)
         if latest is None or head is None or latest.tree_size != head.tree_size:
             self._edges = {}
         self._head = (now + self.head_seconds, latest)
         return latest
+
+    def _load_upper(self, session: Session, page: int = 20_000) -> None:
+        """Every cached node at the kept level and above, a page at a time (a worker's memory stays near what it keeps)."""
+        after = (self.upper.level, -1)
+        while True:
+            rows = session.execute(
+                sa.select(TlogNode.level, TlogNode.idx, TlogNode.hash)
+                .where(sa.tuple_(TlogNode.level, TlogNode.idx) > sa.tuple_(*after))  # type: ignore[arg-type]
+                .order_by(TlogNode.level, TlogNode.idx).limit(page)).all()  # type: ignore[arg-type]
+            self.upper.keep({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+            if len(rows) < page:
+                return
+            after = (int(rows[-1][0]), int(rows[-1][1]))
 
     def prove(self, leaf_hash: bytes, head: TreeHead, leaf_index: int | None = None,
               lower: Sequence[bytes | None] | None = None) -> InclusionProof:

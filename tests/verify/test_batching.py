@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import sqlalchemy as sa
+
+from ecert.clock import SystemClock
+from ecert.db import make_engine, migrate
 from verify.batching import LookupBatcher
-from verify.link import LinkVerifier
+from verify.link import LinkVerifier, VerificationCounter
 from verify.model import Outcome
 from tests.verify.conftest import Issued
 
@@ -34,3 +39,22 @@ def test_concurrent_lookups_share_reads_and_keep_their_answers(link_verifier: Li
         assert batches[-1] == 1
     finally:
         del link_verifier.verify_many
+
+
+def test_a_failed_read_reaches_every_waiting_lookup_and_the_next_batch_reads_again(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
+    migrate(engine)
+    verifier = LinkVerifier(engine, SystemClock(), public_url="https://ecert.example",
+                            counter=VerificationCounter(engine, SystemClock(), every_seconds=3600))
+    batcher = LookupBatcher(verifier, readers=1)
+
+    async def lookups(n: int) -> list[object]:
+        return await asyncio.gather(*(batcher.verify(f"{i:032x}") for i in range(n)), return_exceptions=True)
+
+    engine.dispose()
+    (tmp_path / "register.db").rename(tmp_path / "away.db")  # the register is gone: a new, empty database file
+    failed = asyncio.run(lookups(6))
+    assert all(isinstance(r, sa.exc.DBAPIError) for r in failed), failed  # the API answers these 503
+    engine.dispose()
+    (tmp_path / "away.db").replace(tmp_path / "register.db")
+    assert all(getattr(v, "outcome", None) is Outcome.NOT_FOUND for v in asyncio.run(lookups(6)))
