@@ -105,7 +105,7 @@ class Register:
             first = group[0]
             history = tuple(_entry(*row[events:-1]) for row in group if row[events] is not None)
             found[token] = RegisterRecord(*first[:width], successor_token=first[width], history=history,
-                                          lower_proof=first[width + 1:events] if first[width + 1] is not None else None)
+                                          lower_proof=first[width + 1:events] if first[width + 1] else None)
         return found
 
 

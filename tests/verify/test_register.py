@@ -16,7 +16,11 @@ from ecert.db import DriverReads, make_reader, read_retrying
 from ecert.runtime import Runtime
 from verify.link import LinkVerifier, transparency_of
 from verify.register import RegisterRecord
-from tests.verify.conftest import Issued
+from ca.service import CertificateAuthority
+from ecert.clock import SystemClock
+from ecert.db import session_scope
+from signing.sealer import PadesSealer
+from tests.verify.conftest import Issued, issue_for, new_department
 
 
 def test_the_record_is_what_the_orm_reads(runtime: Runtime, link_verifier: LinkVerifier, issued: Issued) -> None:
@@ -75,3 +79,20 @@ def test_a_dead_connection_is_replaced_and_the_read_retried(runtime: Runtime) ->
         assert read_retrying(lambda: reads.rows(statement, {}))[0][0] not in (first, second)  # a retry, not an error
     finally:
         reader.dispose()
+
+
+def test_a_licence_issued_before_log_index_is_proved_by_its_leaf_hash(
+    runtime: Runtime, authority: CertificateAuthority, sealer: PadesSealer, link_verifier: LinkVerifier,
+) -> None:
+    licence = issue_for(runtime, authority, sealer, new_department(runtime, authority))[0]
+    assert licence.log_index is not None
+    tlog.sign_tree_head(runtime.engine, runtime.keystore, SystemClock())
+    link_verifier.prover.head(covering=licence.log_index)  # the new head (an old row is in any recent one)
+    with session_scope(runtime.engine) as session:  # as the migration leaves rows issued before it
+        session.execute(sa.text("UPDATE licence SET log_index = NULL WHERE id = :id"), {"id": licence.id})
+    record = link_verifier.register.record(licence.token)
+    assert record is not None and record.log_index is None and record.lower_proof is None
+    found = transparency_of(record, link_verifier.prover)
+    assert found.logged and found.leaf_index == licence.log_index, found
+    verdict = link_verifier.verify(licence.token)
+    assert verdict.transparency == found
