@@ -136,10 +136,12 @@ def require(session: Session, *, account_id: str, client_id: str | None, scope: 
     return row
 
 
-def _type_of(session: Session, licence: Licence) -> LicenceType | None:
-    return session.exec(select(LicenceType).where(
-        LicenceType.department_code == licence.department_code, LicenceType.code == licence.type_code,
-        LicenceType.version == licence.type_version)).first()
+def _types_of(session: Session, licences: list[Licence]) -> dict[tuple[str, str, int], LicenceType | None]:
+    """The type version of each licence, one query per distinct type (a holder's licences share few)."""
+    keys = {(lic.department_code, lic.type_code, lic.type_version) for lic in licences}
+    return {key: session.exec(select(LicenceType).where(
+        LicenceType.department_code == key[0], LicenceType.code == key[1], LicenceType.version == key[2])).first()
+        for key in keys}
 
 
 def read_licences(session: Session, *, account_id: str, client_id: str | None, now: dt.datetime,
@@ -154,8 +156,10 @@ def read_licences(session: Session, *, account_id: str, client_id: str | None, n
     checker = Checker("app", party.client_id, party.name)
     purpose = Purpose(consent.purpose, consent.purpose_text)
     views = []
-    for licence in accounts.licences_of(session, account, limit=limit):
-        view = public_view(licence, _type_of(session, licence), now=now)
+    licences = accounts.licences_of(session, account, limit=limit)
+    types = _types_of(session, licences)
+    for licence in licences:
+        view = public_view(licence, types[(licence.department_code, licence.type_code, licence.type_version)], now=now)
         record_access(session, licence=licence, checker=checker, purpose=purpose, channel="api-consent",
                       disclosed=disclosed_in_view(licence, view["holder"], view["fields"]), now=now)
         views.append({**view, "verification_token": licence.token})
