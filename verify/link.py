@@ -24,7 +24,7 @@ from audit import stats
 from audit.tlog import InclusionProver, LeafNotFound
 from audit.treehead import LeafEntry, LeafKind, number_hash
 from ca.models import Department
-from certificates import changes, records
+from certificates import changes
 from certificates.changes import ChangeFeed
 from certificates.disclosure import public_view
 from certificates.issuance import transparency_digest
@@ -117,7 +117,7 @@ def _labels(licence_type: LicenceType | None, shown: dict[str, Any]) -> dict[str
 
 
 def summary_of(
-    licence: Licence | RegisterRecord, licence_type: LicenceType | None, *, now: Any, public_url: str,
+    licence: RegisterRecord, licence_type: LicenceType | None, *, now: Any, public_url: str,
     superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None, issuer_name: str | None = None,
 ) -> LicenceSummary:
     view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)
@@ -261,13 +261,13 @@ class LinkVerifier:
             else:
                 self._verdicts.pop(token, None)
 
-    def verdict_for(self, session: Session, licence: Licence, *, now: Any, with_proof: bool = True,
+    def verdict_for(self, licence: Licence, *, now: Any, with_proof: bool = True,
                     extra_checks: tuple[Check, ...] = ()) -> Verdict:
-        """The online verdict on a record read in ``session`` (after a PDF upload's document checks)."""
-        successor = None
-        if licence.superseded_by_id:
-            successor = session.exec(select(Licence.token).where(Licence.id == licence.superseded_by_id)).first()
-        record = RegisterRecord.of(licence, successor, records.history(session, licence.id))
+        """The online verdict on a known licence (after a PDF upload's document checks), from the same one-statement
+        read of the register as a link lookup."""
+        record = read_retrying(lambda: self.register.record(licence.token))
+        if record is None:  # licences are never deleted: only a token changed under us could get here
+            raise LookupError(f"licence {licence.number} is no longer in the register")
         return self._build(record, now=now, with_proof=with_proof, extra_checks=extra_checks)
 
     def _build(self, record: RegisterRecord, *, now: Any, with_proof: bool, extra_checks: tuple[Check, ...] = ()) -> Verdict:

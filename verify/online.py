@@ -106,7 +106,7 @@ class PdfVerifier:
                 return Verdict(Outcome.INVALID, tuple(checks), None, now)
             checks.append(_issuer_check(licence, findings))
             checks.append(_copy_check(licence, findings))
-            return self.link.verdict_for(session, licence, now=now, extra_checks=tuple(checks))
+        return self.link.verdict_for(licence, now=now, extra_checks=tuple(checks))
 
 
 def _issuer_check(licence: Licence, findings: SealFindings) -> Check:

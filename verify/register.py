@@ -63,11 +63,6 @@ class RegisterRecord:
         """What a remembered verdict is checked against: every status change and amendment bumps ``updated_at``."""
         return as_utc(self.updated_at).isoformat(), self.department_code
 
-    @classmethod
-    def of(cls, licence: Licence, successor_token: str | None, events: list[LicenceEvent]) -> RegisterRecord:
-        return cls(**{name: getattr(licence, name) for name in _LICENCE}, successor_token=successor_token,
-                   history=tuple(_entry(e.action, e.from_status, e.to_status, e.reason, e.effective_at) for e in events))
-
 
 def _entry(action: str, from_status: str | None, to_status: str, reason: str | None, at: Any) -> HistoryEntry:
     return HistoryEntry(action, from_status, to_status, reason, as_utc(at))

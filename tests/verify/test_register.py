@@ -15,12 +15,16 @@ from certificates.models import Licence
 from ecert.db import DriverReads, make_reader, read_retrying
 from ecert.runtime import Runtime
 from verify.link import LinkVerifier, transparency_of
+from verify.model import HistoryEntry
 from verify.register import RegisterRecord
 from ca.service import CertificateAuthority
-from ecert.clock import SystemClock
+from ecert.clock import SystemClock, as_utc
 from ecert.db import session_scope
 from signing.sealer import PadesSealer
 from tests.verify.conftest import Issued, issue_for, new_department
+
+
+_COLUMNS = [f.name for f in dataclasses.fields(RegisterRecord) if f.name not in ("successor_token", "history", "lower_proof")]
 
 
 def test_the_record_is_what_the_orm_reads(runtime: Runtime, link_verifier: LinkVerifier, issued: Issued) -> None:
@@ -30,7 +34,10 @@ def test_the_record_is_what_the_orm_reads(runtime: Runtime, link_verifier: LinkV
             assert row is not None
             successor = session.exec(select(Licence.token).where(Licence.id == row.superseded_by_id)).first() \
                 if row.superseded_by_id else None
-            expected = RegisterRecord.of(row, successor, records.history(session, row.id))
+            history = tuple(HistoryEntry(e.action, e.from_status, e.to_status, e.reason, as_utc(e.effective_at))
+                            for e in records.history(session, row.id))
+            expected = RegisterRecord(**{name: getattr(row, name) for name in _COLUMNS}, successor_token=successor,
+                                      history=history)
             read = link_verifier.register.record(row.token)
             assert read is not None and read.lower_proof is not None, name
             assert dataclasses.replace(read, lower_proof=None) == expected, name
