@@ -146,7 +146,23 @@ def test_a_tampered_leaf_no_longer_proves_against_the_signed_head(
     assert tlog.root_hash(tampering, head.tree_size) != head.root_hash
 
 
-@pytest.mark.parametrize("level", [5, 10])
+def test_upper_nodes_pack_each_level_in_order() -> None:
+    """Hashes arriving in order are packed; one ahead of its level's run waits aside until the gap fills; nothing below
+    the kept level and nothing beyond the limit is kept."""
+    def h(level: int, index: int) -> bytes:
+        return hashlib.sha256(f"{level}/{index}".encode()).digest()
+
+    upper = tlog.UpperNodes(level=5, limit=6)
+    upper.keep({(5, 0): h(5, 0), (5, 2): h(5, 2), (4, 0): h(4, 0), (6, 0): h(6, 0)})
+    assert (len(upper), upper.get(5, 0), upper.get(5, 1), upper.get(5, 2), upper.get(4, 0)) == (3, h(5, 0), None, h(5, 2), None)
+    upper.keep({(5, 1): h(5, 1), (5, 0): h(5, 0)})  # fills the gap; a hash already kept is not counted again
+    assert len(upper) == 4 and [upper.get(5, i) for i in range(3)] == [h(5, i) for i in range(3)]
+    assert upper._loose == {}, "the run of level 5 is packed now"
+    upper.keep({(5, 3): h(5, 3), (5, 4): h(5, 4), (5, 5): h(5, 5)})
+    assert len(upper) == 6 and upper.get(5, 4) == h(5, 4) and upper.get(5, 5) is None, "bounded"
+
+
+@pytest.mark.parametrize("level", [4, 5, 10])
 def test_the_prover_gives_the_general_paths(engine: Engine, keystore: TransitKeyStore, uid: str, level: int) -> None:
     """InclusionProver (lower path in one statement, upper tree and right edge in memory) proves every leaf exactly
     as inclusion_proof does, for leaves in complete subtrees of ``level`` and at the right edge, as the log grows."""
@@ -169,4 +185,4 @@ def test_the_prover_gives_the_general_paths(engine: Engine, keystore: TransitKey
                 prover.prove(leaves[1], head, 0)  # the leaf at index 0 is another one
         _append(engine, f"{uid}-{round_}", 19)  # the next head has another right edge
         clock.advance(dt.timedelta(seconds=1))
-    assert bool(prover.upper._hashes) == (head.tree_size >= 1 << level), "the upper tree is kept in memory"
+    assert bool(len(prover.upper)) == (head.tree_size >= 1 << level), "the upper tree is kept in memory"
