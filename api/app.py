@@ -42,6 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    app.add_middleware(verification.LookupShortcut)  # inside the next: anonymous JSON lookups skip the router
     app.add_middleware(ObservabilityMiddleware)
     # Routes are matched in order: the hot public paths first (health, verification, token checks).
     app.include_router(health.router)

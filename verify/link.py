@@ -9,6 +9,7 @@ per department and outcome) every few seconds in one transaction, instead of one
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from certificates.records import effective_status
 from ecert.clock import Clock, as_utc
 from ecert.db import read_retrying, session_scope
 from verify.register import Register, RegisterRecord
-from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Transparency, Verdict, check
+from verify.model import TOKEN_PATTERN, Answer, Check, LicenceSummary, Outcome, Transparency, Verdict, VerdictJson, check
 
 log = logging.getLogger(__name__)
 
@@ -136,17 +137,21 @@ def summary_of(
 
 @dataclass(slots=True)
 class _Remembered:
+    """An answer kept for its token: byte strings and atoms, so the collector has only this object to walk."""
+
     version: tuple[str, str]  # (updated_at, department): what the database says about the record
     boundary: Any  # valid_until: the verdict changes by itself then
-    verdict: Verdict
+    built_at: Any
+    outcome: Outcome
+    body: VerdictJson
     with_proof: bool
     trusted: bool  # no change notice can have been missed since it was read: usable without a database read
 
-    def as_of(self, now: Any) -> Verdict | None:
-        """The verdict checked at ``now``; None when the licence's validity ended since it was built."""
-        if self.boundary is not None and self.verdict.checked_at < self.boundary <= now:
+    def as_of(self, now: Any) -> Answer | None:
+        """The answer checked at ``now``; None when the licence's validity ended since it was built."""
+        if self.boundary is not None and self.built_at < self.boundary <= now:
             return None
-        return replace(self.verdict, checked_at=now)
+        return Answer(self.outcome, self.body.at(now))
 
 
 class LinkVerifier:
@@ -155,7 +160,7 @@ class LinkVerifier:
     Every lookup that is not answered from memory reads the register in one prepared statement on the driver
     (:class:`~verify.register.Register`): the record with its successor and history, and the lower part of its
     inclusion proof (the licence keeps its log index; :class:`~audit.tlog.InclusionProver` holds the latest signed
-    head and the upper tree in memory); :meth:`verify_many` reads a whole batch of tokens in that one statement.
+    head and the upper tree in memory); :meth:`answers` reads a whole batch of tokens in that one statement.
     Verdicts are remembered per token and reused while the record's version is unchanged. With ``listen=True`` on
     PostgreSQL a :class:`~certificates.changes.ChangeFeed` drops remembered verdicts when their licence changes
     (this process at commit, other processes on PostgreSQL's notice), and while it listens :meth:`remembered`
@@ -186,9 +191,9 @@ class LinkVerifier:
         if self.feed is not None:
             self.feed.stop()
 
-    def remembered(self, token: str) -> Verdict | None:
-        """The verdict from memory alone, if a listening change feed vouches for it (CPU only: safe on an
-        event loop); None means "call :meth:`verify`"."""
+    def remembered(self, token: str) -> Answer | None:
+        """The answer from memory alone, if a listening change feed vouches for it (CPU only: safe on an
+        event loop); None means "call :meth:`answers`"."""
         if self.feed is None or not self.feed.live:
             return None
         now = self.clock.now()
@@ -197,44 +202,47 @@ class LinkVerifier:
             if entry is None or not entry.trusted or not entry.with_proof:
                 return None
             self._verdicts.move_to_end(token)
-        verdict = entry.as_of(now)
-        if verdict is not None:
-            self.counter.add("verify.link", entry.version[1], verdict.outcome.value)
-        return verdict
+        answer = entry.as_of(now)
+        if answer is not None:
+            self.counter.add("verify.link", entry.version[1], answer.outcome.value)
+        return answer
 
     def verify(self, token: str, *, with_proof: bool = True) -> Verdict:
-        """The verdict for a token (see :meth:`verify_many`)."""
-        return self.verify_many([token], with_proof=with_proof)[0]
+        """The verdict for a token (see :meth:`answers`)."""
+        return self.answers([token], with_proof=with_proof)[0].verdict()
 
-    def verify_many(self, tokens: list[str], *, with_proof: bool = True) -> list[Verdict]:
-        """Verdicts for tokens, in order, from one read of the register for all of them (a batch of lookups, see
-        :class:`verify.batching.LookupBatcher`). A remembered verdict is reused when the record's version
-        (``updated_at``, bumped by every status change) is unchanged and its validity has not ended since."""
+    def answers(self, tokens: list[str], *, with_proof: bool = True) -> list[Answer]:
+        """Verdicts for tokens with their JSON bodies, in order, from one read of the register for all of them (a
+        batch of lookups, see :class:`verify.batching.LookupBatcher`). A remembered verdict is reused when the
+        record's version (``updated_at``, bumped by every status change) is unchanged and its validity has not
+        ended since; its body was encoded once, when it was built."""
         now = self.clock.now()
         wanted = [t for t in dict.fromkeys(tokens) if TOKEN_PATTERN.match(t or "")]
         generation = self._generation  # before the read: a notice after it makes what we read untrusted
         found = read_retrying(lambda: self.register.records(wanted)) if wanted else {}
-        verdicts = []
+        answers = []
         for token in tokens:
             record = found.get(token)
             if record is None:
-                verdict, department = not_found(now), None
+                answer, department = Answer(Outcome.NOT_FOUND, _NOT_FOUND.at(now)), None
             else:
-                verdict = self._remembered(token, record.version, now, with_proof, generation)
-                if verdict is None:
+                answer = self._remembered(token, record.version, now, with_proof, generation)
+                if answer is None:
                     verdict = self._build(record, now=now, with_proof=with_proof)
-                    self._remember(token, record, verdict, with_proof, generation)
+                    body = VerdictJson.of(verdict)
+                    self._remember(token, record, verdict, body, with_proof, generation)
+                    answer = Answer(verdict.outcome, body.at(now))
                 department = record.department_code
-            self.counter.add("verify.link", department, verdict.outcome.value)
-            verdicts.append(verdict)
-        return verdicts
+            self.counter.add("verify.link", department, answer.outcome.value)
+            answers.append(answer)
+        return answers
 
     def _trustworthy(self, generation: int) -> bool:
         """Under the lock: nothing changed since ``generation`` was read and the feed has been listening."""
         return self.feed is not None and self.feed.live and generation == self._generation
 
     def _remembered(self, token: str, version: tuple[str, str], now: Any, with_proof: bool,
-                    generation: int) -> Verdict | None:
+                    generation: int) -> Answer | None:
         with self._verdict_lock:
             entry = self._verdicts.get(token)
             if entry is None or entry.version != version or entry.with_proof != with_proof:
@@ -243,12 +251,14 @@ class LinkVerifier:
             entry.trusted = entry.trusted or self._trustworthy(generation)
         return entry.as_of(now)
 
-    def _remember(self, token: str, record: RegisterRecord, verdict: Verdict, with_proof: bool, generation: int) -> None:
+    def _remember(self, token: str, record: RegisterRecord, verdict: Verdict, body: VerdictJson, with_proof: bool,
+                  generation: int) -> None:
         if with_proof and (verdict.transparency is None or not verdict.transparency.logged):
             return  # the proof may appear with the next signed tree head: look again next time
         boundary = as_utc(record.valid_until) if record.valid_until else None
         with self._verdict_lock:
-            self._verdicts[token] = _Remembered(record.version, boundary, verdict, with_proof, self._trustworthy(generation))
+            self._verdicts[token] = _Remembered(record.version, boundary, verdict.checked_at, verdict.outcome, body,
+                                                with_proof, self._trustworthy(generation))
             while len(self._verdicts) > self.max_remembered:
                 self._verdicts.popitem(last=False)
 
@@ -305,6 +315,9 @@ def not_found(now: Any) -> Verdict:
         "record", False,
         "No licence has this verification code. Check that you scanned or typed it in full; a forged licence gives this answer too.",
         "没有与此核验码对应的证照。请确认扫描或输入完整；伪造的证照也会得到此结果。"),), None, now)
+
+
+_NOT_FOUND = VerdictJson.of(not_found(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)))
 
 
 def _b64(value: bytes) -> str:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from certificates.lifecycle import STATUS_WORDS
 
-__all__ = ["TOKEN_PATTERN", "Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict", "check"]
+__all__ = ["TOKEN_PATTERN", "Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict",
+           "VerdictJson", "Answer", "check"]
 
 
 #: The shape of a verification token (``secrets.token_urlsafe(18)`` gives 24 characters).
@@ -63,6 +66,10 @@ class Check:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "passed": self.passed, "reason": {"en": self.reason_en, "zh": self.reason_zh}}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Check:
+        return cls(data["name"], data["passed"], data["reason"]["en"], data["reason"]["zh"])
+
 
 def check(name: str, passed: bool, en: str, zh: str) -> Check:
     return Check(name, passed, en, zh)
@@ -79,6 +86,10 @@ class HistoryEntry:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "from": self.from_status, "to": self.to_status, "reason": self.reason,
                 "effective_at": _iso(self.effective_at)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryEntry:
+        return cls(data["action"], data["from"], data["to"], data["reason"], _time(data["effective_at"]))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,11 @@ class Transparency:
         return {"logged": self.logged, "leaf_hash": self.leaf_hash, "leaf_index": self.leaf_index,
                 "tree_size": self.tree_size, "audit_path": list(self.audit_path), "tree_head": self.tree_head,
                 "note": self.note}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Transparency:
+        return cls(data["logged"], data["leaf_hash"], data["leaf_index"], data["tree_size"], tuple(data["audit_path"]),
+                   data["tree_head"], data["note"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +161,15 @@ class LicenceSummary:
             "supersedes_number": self.supersedes_number,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LicenceSummary:
+        kind, words = data["type"], data["status_text"] or {}
+        return cls(data["number"], kind["code"], kind["version"], kind["name_zh"], kind["name_en"], data["issuer"],
+                   _time(data["valid_from"]), _time(data["valid_until"]), _time(data["issued_at"]), data["holder"],
+                   data["fields"], data["status"], words.get("zh"), words.get("en"), data["status_reason"],
+                   _time(data["status_effective_at"]), data["superseded_by"], data["supersedes_number"],
+                   data["issuer_name"], data["field_labels"])
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -182,6 +207,55 @@ class Verdict:
             "bundle_age_seconds": self.bundle_age_seconds,
             "bundle_stale": self.bundle_stale,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
+        """The verdict :meth:`to_json` described (equal to it)."""
+        return cls(Outcome(data["outcome"]), tuple(Check.from_json(c) for c in data["checks"]),
+                   LicenceSummary.from_json(data["licence"]) if data["licence"] else None,
+                   _time(data["checked_at"]), data["mode"], data["bundle_age_seconds"], data["bundle_stale"],  # type: ignore[arg-type]
+                   tuple(HistoryEntry.from_json(h) for h in data["history"]),
+                   Transparency.from_json(data["transparency"]) if data["transparency"] else None)
+
+
+_SPLICE = secrets.token_hex(16)  # where checked_at goes; random, so no licence's content can contain it
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictJson:
+    """A verdict's JSON body (:meth:`Verdict.to_json`, compact UTF-8, as FastAPI's JSONResponse renders it), encoded
+    once: the answers of a remembered verdict differ only in ``checked_at``, which :meth:`at` splices in."""
+
+    before: bytes
+    after: bytes
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> VerdictJson:
+        document = verdict.to_json()
+        document["checked_at"] = _SPLICE
+        body = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        before, after = body.split(_SPLICE.encode())
+        return cls(before, after)
+
+    def at(self, checked_at: dt.datetime) -> bytes:
+        return b"".join((self.before, _iso(checked_at).encode(), self.after))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a lookup answers: the outcome and the verdict's JSON body. The verdict itself is decoded from the body
+    when a caller needs it (the page, an identified check), so the answers a worker remembers are a few byte strings
+    each, not object graphs for the garbage collector to walk."""
+
+    outcome: Outcome
+    body: bytes
+
+    def verdict(self) -> Verdict:
+        return Verdict.from_json(json.loads(self.body))
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value is not None else None
 
 
 def _iso(value: dt.datetime | None) -> str | None:

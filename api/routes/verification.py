@@ -15,11 +15,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.problems import problem_response, register_problem_type
 from api.ratelimit import Limiter, TokenBuckets, shared_limit
@@ -33,12 +35,12 @@ from verify.identified import record_verdict
 from verify.publisher import BundlePublisher
 from verify.batching import LookupBatcher
 from verify.link import LinkVerifier, VerificationCounter
-from verify.model import Outcome, Verdict
+from verify.model import Answer, Outcome, Verdict
 from verify.page import pick_language, render_page
 from verify.online import PdfVerifier
 from verify.findings import PdfLimits
 
-__all__ = ["router", "services"]
+__all__ = ["router", "services", "LookupShortcut"]
 
 log = logging.getLogger(__name__)
 register_problem_type("verification-timeout", "Verification took too long",
@@ -108,8 +110,10 @@ def _client(request: Request) -> str:
 
 def _limited(request: Request, svc: Services, cost: float = 1.0) -> Response | None:
     wait = svc.buckets.take(_client(request), cost)
-    if wait <= 0:
-        return None
+    return None if wait <= 0 else _too_many(request, wait)
+
+
+def _too_many(request: Request, wait: float) -> Response:
     return problem_response(request, status=429, slug="rate-limited", title="Too many requests",
                             detail="Too many verification requests from your address; retry later.",
                             headers={"Retry-After": TokenBuckets.retry_after(wait)})
@@ -122,18 +126,29 @@ def _wants_json(request: Request) -> bool:
     return "text/html" not in accept or accept.index("application/json") < accept.index("text/html")
 
 
-def _status(verdict: Verdict) -> int:
-    return 404 if verdict.outcome is Outcome.NOT_FOUND else 200
+def _status(outcome: Outcome) -> int:
+    return 404 if outcome is Outcome.NOT_FOUND else 200
 
 
-async def _lookup(request: Request, svc: Services, token: str) -> Verdict | Response:
-    limited = _limited(request, svc)
-    if limited is not None:
-        return limited
-    verdict = svc.link.remembered(token) or await svc.lookups.verify(token)
-    if verdict.outcome is Outcome.NOT_FOUND:
-        svc.buckets.charge(_client(request), _NOT_FOUND_COST - 1)
-    return verdict
+async def _answer(svc: Services, client: str, token: str) -> Answer | float:
+    """The answer for a token, or the seconds ``client`` must wait (over its limit). A lookup that finds nothing
+    costs ``_NOT_FOUND_COST``, so guessing tokens is slow."""
+    wait = svc.buckets.take(client)
+    if wait > 0:
+        return wait
+    answer = svc.link.remembered(token) or await svc.lookups.answer(token)
+    if answer.outcome is Outcome.NOT_FOUND:
+        svc.buckets.charge(client, _NOT_FOUND_COST - 1)
+    return answer
+
+
+async def _lookup(request: Request, svc: Services, token: str) -> Answer | Response:
+    found = await _answer(svc, _client(request), token)
+    return _too_many(request, found) if isinstance(found, float) else found
+
+
+def _json(answer: Answer, headers: dict[str, str]) -> Response:
+    return Response(answer.body, status_code=_status(answer.outcome), headers=headers, media_type="application/json")
 
 
 async def _principal(request: Request) -> Principal | None:
@@ -171,16 +186,17 @@ async def _identified(request: Request, purpose: str | None) -> tuple[Checker, P
             response_class=HTMLResponse, responses={404: {"description": "no such licence (same page)"}})
 async def page(token: str, request: Request, svc: ServicesDep,
                lang: Annotated[str | None, Query(max_length=5)] = None) -> Response:
-    verdict = await _lookup(request, svc, token)
-    if isinstance(verdict, Response):
-        return verdict
+    answer = await _lookup(request, svc, token)
+    if isinstance(answer, Response):
+        return answer
     if _wants_json(request):
-        return JSONResponse(verdict.to_json(), status_code=_status(verdict), headers={**_HEADERS, "Vary": "Accept"})
+        return _json(answer, {**_HEADERS, "Vary": "Accept"})
+    verdict = answer.verdict()
     language = pick_language(lang, request.headers.get("accept-language"))
     html = render_page(verdict, lang=language, self_path=request.url.path)
     headers = {**_HEADERS, "Content-Security-Policy": _CSP, "Content-Language": "zh-CN" if language == "zh" else "en",
                "Vary": "Accept, Accept-Language"}
-    return HTMLResponse(html, status_code=_status(verdict), headers=headers)
+    return HTMLResponse(html, status_code=_status(verdict.outcome), headers=headers)
 
 
 _PURPOSE = Query(max_length=400, description="Why an identified caller (bearer token) checks: a purpose code "
@@ -191,12 +207,64 @@ _PURPOSE = Query(max_length=400, description="Why an identified caller (bearer t
 async def verify_token(token: str, request: Request, svc: ServicesDep,
                        purpose: Annotated[str | None, _PURPOSE] = None) -> Response:
     identified = await _identified(request, purpose)
-    verdict = await _lookup(request, svc, token)
-    if isinstance(verdict, Response):
-        return verdict
+    answer = await _lookup(request, svc, token)
+    if isinstance(answer, Response):
+        return answer
     if identified is not None:
-        await run_in_threadpool(_record, request.app.state.runtime, verdict, *identified, "api-verify", token)
-    return JSONResponse(verdict.to_json(), status_code=_status(verdict), headers=_HEADERS)
+        await run_in_threadpool(_record, request.app.state.runtime, answer.verdict(), *identified, "api-verify", token)
+    return _json(answer, _HEADERS)
+
+
+_LOOKUP_PATH = "/api/v1/verify/"
+_RAW_HEADERS = [(name.lower().encode(), value.encode()) for name, value in _HEADERS.items()]
+
+
+@dataclass(frozen=True)
+class _Named:
+    path: str  # what the metrics and the access log call the route
+
+
+class LookupShortcut:
+    """Anonymous JSON lookups (``GET /api/v1/verify/{token}``, no query string, no bearer token): the most frequent
+    request of the platform, answered here without routing, dependency solving and the inner middleware, which cost
+    more CPU than a remembered answer. It sits inside :class:`~api.observability.ObservabilityMiddleware` (request
+    id, metrics and access log as for any route) and sends what :func:`verify_token` would, byte for byte. Anything
+    else goes on to the app; so does a lookup over its limit or one that fails (an outage): the route answers it with
+    its problem+json (a lookup only reads, so asking again is safe; a failed one is counted twice by the limiter)."""
+
+    route = _Named("/api/v1/verify/{token}")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _anonymous_lookup(scope)
+        if token is None:
+            await self.app(scope, receive, send)
+            return
+        svc = services(scope["app"].state.runtime)
+        try:
+            answer = await _answer(svc, scope["client"][0] if scope.get("client") else "unknown", token)
+        except Exception:  # noqa: BLE001 - the route reads again and answers with the problem (503 for an outage)
+            answer = None
+        if not isinstance(answer, Answer):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self.route
+        await send({"type": "http.response.start", "status": _status(answer.outcome),
+                    "headers": [*_RAW_HEADERS, (b"content-length", str(len(answer.body)).encode()),
+                                (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+def _anonymous_lookup(scope: Scope) -> str | None:
+    """The token of an anonymous JSON lookup, None for any other request."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"] or not scope["path"].startswith(_LOOKUP_PATH):
+        return None
+    token = scope["path"][len(_LOOKUP_PATH):]
+    if not token or "/" in token or any(name == b"authorization" for name, _ in scope["headers"]):
+        return None
+    return token
 
 
 async def _read_capped(request: Request, limit: int) -> bytes | None:

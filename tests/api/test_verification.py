@@ -1,18 +1,25 @@
-"""The public verification routes over HTTP: page and JSON by token, PDF upload, trust bundle, rate limit."""
+"""The public verification routes over HTTP: page and JSON by token (and its shortcut), PDF upload, trust bundle,
+rate limit."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.ratelimit import TokenBuckets
-from api.routes.verification import services
+from api.routes.verification import LookupShortcut, services
+from ecert.clock import SystemClock
+from ecert.db import make_engine, migrate
 from ecert.runtime import Runtime
 from tests.verify import hostile
 from tests.verify.conftest import Issued, authority, issued, sealer  # noqa: F401 - shared fixtures
+from verify.batching import LookupBatcher
 from verify.bundle import load_bundle
+from verify.link import LinkVerifier, VerificationCounter
 from verify.offline import verify_qr_offline
 
 
@@ -115,3 +122,60 @@ def test_trust_bundle_route(client: TestClient, issued: Issued) -> None:
     assert verdict.outcome.value == "valid"  # the bundle's status lists say so
     assert json.loads(response.content)["bundle"]["issuer"]
     assert bundle.token_keys and all(key["kid"].startswith("token-signing-v") for key in bundle.token_keys["keys"])
+
+
+def _without_time(response: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    body = response.json()
+    body.pop("checked_at")
+    headers = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
+    return response.status_code, body, headers
+
+
+@pytest.mark.parametrize("name", ["valid", "revoked", "old", None])
+def test_an_anonymous_lookup_takes_the_shortcut_and_gets_what_the_route_sends(client: TestClient, issued: Issued,
+                                                                               name: str | None) -> None:
+    """LookupShortcut answers anonymous JSON lookups before the router; a query string sends the same lookup through
+    the route (verify_token). Both answers are the same, but for the time of the check."""
+    token = issued.token(name) if name else "C" * 24
+    routed = []
+    inner = client.app.middleware_stack  # type: ignore[attr-defined]
+    shortcut = inner
+    while not isinstance(shortcut, LookupShortcut):
+        shortcut = shortcut.app
+    passed_on, shortcut.app = shortcut.app, None
+
+    async def noted(scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await passed_on(scope, receive, send)
+
+    shortcut.app = noted
+    try:
+        direct = client.get(f"/api/v1/verify/{token}")
+        assert routed == [], "answered by the shortcut"
+        via_route = client.get(f"/api/v1/verify/{token}?purpose=")
+        assert routed == [f"/api/v1/verify/{token}"]
+    finally:
+        shortcut.app = passed_on
+    assert _without_time(direct) == _without_time(via_route)
+    assert direct.status_code == (200 if name else 404) and direct.headers["x-request-id"]
+    assert direct.json()["checked_at"] and direct.headers["content-length"] == str(len(direct.content))
+
+
+def test_a_lookup_that_fails_in_the_shortcut_is_answered_by_the_route(client: TestClient, runtime: Runtime,
+                                                                       tmp_path: Path) -> None:
+    """The register is gone (its database file moved away): the route reads again and answers with its problem."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
+    migrate(engine)
+    svc = services(runtime)
+    kept = svc.link, svc.lookups
+    broken = LinkVerifier(engine, SystemClock(), public_url="https://ecert.example",
+                          counter=VerificationCounter(engine, SystemClock(), every_seconds=3600))
+    svc.link, svc.lookups = broken, LookupBatcher(broken)
+    engine.dispose()
+    (tmp_path / "register.db").rename(tmp_path / "away.db")  # a new, empty file takes its place
+    try:
+        response = client.get(f"/api/v1/verify/{'D' * 24}")
+    finally:
+        svc.link, svc.lookups = kept
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] and response.json()["type"] == "/problems/database-unavailable"

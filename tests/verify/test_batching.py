@@ -1,4 +1,4 @@
-"""First-sight lookups queued on the event loop are read in batches, each lookup getting its own verdict."""
+"""First-sight lookups queued on the event loop are read in batches, each lookup getting its own answer."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from tests.verify.conftest import Issued
 
 def test_concurrent_lookups_share_reads_and_keep_their_answers(link_verifier: LinkVerifier, issued: Issued) -> None:
     batches: list[int] = []
-    read = link_verifier.verify_many
+    read = link_verifier.answers
 
     def counted(tokens: list[str], **kwargs: bool) -> list:  # type: ignore[type-arg]
         batches.append(len(tokens))
         return read(tokens, **kwargs)
 
-    link_verifier.verify_many = counted  # type: ignore[method-assign]
+    link_verifier.answers = counted  # type: ignore[method-assign]
     try:
         batcher = LookupBatcher(link_verifier, readers=1)
         expected = {issued.token("valid"): Outcome.VALID, issued.token("revoked"): Outcome.REVOKED,
@@ -31,14 +31,17 @@ def test_concurrent_lookups_share_reads_and_keep_their_answers(link_verifier: Li
         asked = [token for _ in range(8) for token in expected]
 
         async def all_at_once() -> list[Outcome]:
-            return [v.outcome for v in await asyncio.gather(*(batcher.verify(t) for t in asked))]
+            answers = await asyncio.gather(*(batcher.answer(t) for t in asked))
+            for answer in answers:  # each body is its own verdict's JSON
+                assert answer.verdict().outcome is answer.outcome
+            return [a.outcome for a in answers]
 
         assert asyncio.run(all_at_once()) == [expected[t] for t in asked]
         assert sum(batches) == len(asked) and max(batches) > 1  # later lookups waited for one read, together
-        assert asyncio.run(batcher.verify(issued.token("valid"))).outcome is Outcome.VALID  # a new loop, a lone lookup
+        assert asyncio.run(batcher.answer(issued.token("valid"))).outcome is Outcome.VALID  # a new loop, a lone lookup
         assert batches[-1] == 1
     finally:
-        del link_verifier.verify_many
+        del link_verifier.answers
 
 
 def test_a_failed_read_reaches_every_waiting_lookup_and_the_next_batch_reads_again(tmp_path: Path) -> None:
@@ -49,7 +52,7 @@ def test_a_failed_read_reaches_every_waiting_lookup_and_the_next_batch_reads_aga
     batcher = LookupBatcher(verifier, readers=1)
 
     async def lookups(n: int) -> list[object]:
-        return await asyncio.gather(*(batcher.verify(f"{i:032x}") for i in range(n)), return_exceptions=True)
+        return await asyncio.gather(*(batcher.answer(f"{i:032x}") for i in range(n)), return_exceptions=True)
 
     engine.dispose()
     (tmp_path / "register.db").rename(tmp_path / "away.db")  # the register is gone: a new, empty database file
@@ -57,4 +60,4 @@ def test_a_failed_read_reaches_every_waiting_lookup_and_the_next_batch_reads_aga
     assert all(isinstance(r, sa.exc.DBAPIError) for r in failed), failed  # the API answers these 503
     engine.dispose()
     (tmp_path / "away.db").replace(tmp_path / "register.db")
-    assert all(getattr(v, "outcome", None) is Outcome.NOT_FOUND for v in asyncio.run(lookups(6)))
+    assert all(getattr(a, "outcome", None) is Outcome.NOT_FOUND for a in asyncio.run(lookups(6)))

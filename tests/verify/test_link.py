@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
+
+from starlette.responses import JSONResponse
+
 from verify.link import LinkVerifier
-from verify.model import Outcome
+from verify.model import Outcome, Verdict, VerdictJson
 from tests.verify.conftest import Issued
 
 
@@ -81,3 +87,29 @@ def test_a_status_change_shows_at_once(link_verifier: LinkVerifier, runtime, uid
                               clock=SystemClock())
     again = link_verifier.verify(licence.token, with_proof=False)
     assert again.outcome is Outcome.SUSPENDED and again.checked_at >= dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+
+
+def test_answers_carry_the_json_of_their_verdict(link_verifier: LinkVerifier, issued: Issued) -> None:
+    """A body is encoded once per verdict and only checked_at is spliced in: the bytes a JSONResponse would render of
+    the verdict built afresh, and the verdict decodes from it unchanged."""
+    names = ["valid", "revoked", "old", "current"]
+    for _ in range(2):  # built, then remembered
+        for name, answer in zip(names + [None], link_verifier.answers([issued.token(n) for n in names] + ["E" * 24])):
+            verdict = answer.verdict()
+            assert answer.body == JSONResponse(verdict.to_json()).body and answer.outcome is verdict.outcome
+            if name is not None:
+                fresh = link_verifier.verdict_for(issued.licences[name], now=verdict.checked_at)
+                assert verdict == fresh
+    verdict = link_verifier.verify(issued.token("valid"))
+    assert verdict.licence is not None
+    odd = dataclasses.replace(verdict, licence=dataclasses.replace(verdict.licence, holder={"name": '"引号" \\ </script>'}))
+    later = dt.datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=dt.timezone.utc)
+    assert VerdictJson.of(odd).at(later) == JSONResponse(dataclasses.replace(odd, checked_at=later).to_json()).body
+
+
+def test_a_verdict_decodes_from_its_json(link_verifier: LinkVerifier, issued: Issued) -> None:
+    verdicts = [link_verifier.verify(issued.token(name)) for name in ("valid", "revoked", "suspended", "old")]
+    offline = dataclasses.replace(verdicts[0], outcome=Outcome.AUTHENTIC, mode="offline", bundle_age_seconds=12.5,
+                                  bundle_stale=False, transparency=None)
+    for verdict in [*verdicts, offline, link_verifier.verify("F" * 24)]:
+        assert Verdict.from_json(json.loads(json.dumps(verdict.to_json()))) == verdict
