@@ -57,12 +57,16 @@ def split_point(n: int) -> int:
 
 
 def mth(leaf_hashes: Sequence[bytes]) -> bytes:
-    """MTH over already-hashed leaves (the reference definition, recursive)."""
+    """MTH over already-hashed leaves (the reference definition, recursive; a complete tree is hashed level by level,
+    which gives the same root without the recursion)."""
     n = len(leaf_hashes)
     if n == 0:
         return EMPTY_ROOT
-    if n == 1:
-        return leaf_hashes[0]
+    if not n & (n - 1):
+        level = list(leaf_hashes)
+        while len(level) > 1:
+            level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        return level[0]
     k = split_point(n)
     return node_hash(mth(leaf_hashes[:k]), mth(leaf_hashes[k:]))
 

@@ -10,8 +10,11 @@ machine, one variant after the other in the same run:
 * the bare FastAPI endpoint of :func:`bench.tokens.bare` (reference);
 * hot: ``--hot`` tokens chosen at random per request, after a warm-up over them (``LinkVerifier.remembered``: the
   verdict from memory, vouched for by the change feed, no database read);
-* cold: distinct random tokens across the whole table, each requested once (a full verdict read: version, record,
-  history, inclusion proof; the proof and verdict are then remembered but never asked for again);
+* cold: distinct random tokens across the whole table, each requested once (a full verdict read: record, history,
+  inclusion proof; the answer is then remembered but never asked for again). Before it, one run of the same length
+  asks for ``--cold`` other tokens, each once, and is recorded as a warm-up: the measured first sights meet a server
+  that has been answering first sights (its read pool, PostgreSQL's and the kernel's caches of the index pages), not
+  one that has just started; the warm-up's own numbers stay in the results;
 * unknown tokens: well-formed tokens that match no licence (one indexed read each, nothing to remember: the cost of
   the read path alone, at any size).
 
@@ -128,9 +131,11 @@ def _size(args: argparse.Namespace, size: int, schema: str, scratch: Path) -> di
     print(f"{schema}: {label}", flush=True)
     database_url = scale.schema_url(args.database, schema)
     rng = random.Random(size)
-    picks = rng.sample(range(size), min(size, args.hot + args.cold))
+    picks = rng.sample(range(size), min(size, args.hot + 2 * args.cold))
     hot = [f"/api/v1/verify/{scale.token_of(i)}" for i in picks[:args.hot]]
-    cold = [f"/api/v1/verify/{scale.token_of(i)}" for i in (picks[args.hot:] or picks)]
+    cold = [f"/api/v1/verify/{scale.token_of(i)}" for i in (picks[args.hot:args.hot + args.cold] or picks)]
+    # first sights before the measured ones, of other tokens (none of them is asked again): a running server's state
+    warm_cold = [f"/api/v1/verify/{scale.token_of(i)}" for i in picks[args.hot + args.cold:]]
     unknown = [f"/api/v1/verify/{uuid.UUID(int=rng.getrandbits(128)).hex}" for _ in range(10_000)]
     server = _openbao(state)
     credentials = server.start()
@@ -157,6 +162,10 @@ def _size(args: argparse.Namespace, size: int, schema: str, scratch: Path) -> di
             warm = _tokens_script(scratch, "hot-warm", hot, distinct=False)
             # ~10 requests per hot token and worker, so each worker has read and remembered (nearly) all of them
             result["warm-up (not a result)"] = wrk(base + "/", warm, max(10.0, args.seconds), args.connections, 2)
+            if warm_cold:
+                script = _tokens_script(scratch, "cold-warm", warm_cold, distinct=True)
+                result["first sights of other tokens before the measured ones (warm-up, not a result)"] = {
+                    **_loaded(base, port, script, args), "server_rss_mib": round(_rss_mib(process.pid))}
             runs = {
                 f"hot: {len(hot)} tokens at random (remembered verdicts, no database read)": (hot, False),
                 f"cold: distinct random tokens across all {size:,} licences (a database read each)": (cold[:-1], True),

@@ -8,14 +8,14 @@ per department and outcome) every few seconds in one transaction, instead of one
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime as dt
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -321,7 +321,7 @@ _NOT_FOUND = VerdictJson.of(not_found(dt.datetime(2000, 1, 1, tzinfo=dt.timezone
 
 
 def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
+    return binascii.b2a_base64(value, newline=False).decode()
 
 
 def transparency_of(record: RegisterRecord, prover: InclusionProver) -> Transparency:
