@@ -351,30 +351,41 @@ class InclusionProver:
             lower = self.reads.rows(self._lower, {"index": leaf_index})[0]
         group = leaf_index >> NODE_MIN_LEVEL << NODE_MIN_LEVEL
         packed = bytes.fromhex(lower[0] or "")  # type: ignore[arg-type]
-        leaves = {group + k: packed[k * 32:(k + 1) * 32] for k in range(len(packed) // 32)}
-        nodes = {(lv, (leaf_index >> lv) ^ 1): bytes(value) for lv, value in zip(self._levels, lower[1:]) if value is not None}
-        if len(packed) != 32 << NODE_MIN_LEVEL or leaves.get(leaf_index) != leaf_hash:
+        row = [packed[k:k + 32] for k in range(0, len(packed), 32)]
+        at = leaf_index - group
+        if len(row) != 1 << NODE_MIN_LEVEL or row[at] != leaf_hash:
             raise LeafNotFound(f"the leaf at index {leaf_index} is not the leaf asked for")
-        ranges = merkle.inclusion_ranges(leaf_index, size)
         path: list[bytes | None] = []
-        for start, end in ranges:
-            width = end - start
-            lv = width.bit_length() - 1
-            if start >> level == leaf_index >> level:  # inside the leaf's complete subtree of ``level``
-                path.append(merkle.mth([leaves[j] for j in range(start, end)]) if lv < NODE_MIN_LEVEL
-                            else nodes[(lv, start >> lv)])
-            elif not width & (width - 1) and lv >= level:  # a complete subtree above it
-                path.append(self.upper.get(lv, start >> lv))
-            else:  # the right edge of this head's tree
-                path.append(self._edges.get((start, end)))
-        missing = [i for i, h in enumerate(path) if h is None]
-        if missing:  # nodes not in memory yet, or a new head's right edge: read once, then remembered
+        for _ in range(NODE_MIN_LEVEL):  # inside the leaf's group: its 16 leaves, hashed level by level
+            path.append(row[at ^ 1])
+            row = [merkle.node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+            at >>= 1
+        for lv, value in zip(self._levels, lower[1:]):  # up to ``level``: the sibling nodes read with the leaves
+            if value is None:
+                raise LookupError(f"transparency log node cache is missing {(lv, (leaf_index >> lv) ^ 1)}")
+            path.append(bytes(value))
+        spans: dict[int, tuple[int, int]] = {}  # path position -> leaf range, for hashes that memory lacks
+        lv, node = level, leaf_index >> level
+        while node or 1 << lv < size:  # above: the sibling at each level (RFC 9162 PATH, bottom up), from memory
+            if node & 1:
+                span, known = ((node - 1) << lv, node << lv), self.upper.get(lv, node - 1)
+            elif (node + 1) << lv < size:
+                span = ((node + 1) << lv, min((node + 2) << lv, size))
+                known = self.upper.get(lv, node + 1) if span[1] - span[0] == 1 << lv else self._edges.get(span)
+            else:  # no sibling at this level: the leaf's subtree is the right edge
+                lv, node = lv + 1, node >> 1
+                continue
+            if known is None:
+                spans[len(path)] = span
+            path.append(known)
+            lv, node = lv + 1, node >> 1
+        if spans:  # nodes not in memory yet, or a new head's right edge: read once, then remembered
             with Session(self.engine) as session:
-                found, _ = subtree_hashes(session, [ranges[i] for i in missing], upper=self.upper)
-            for i, value in zip(missing, found):
+                found, _ = subtree_hashes(session, list(spans.values()), upper=self.upper)
+            for (i, span), value in zip(spans.items(), found):
                 path[i] = value
-                if ranges[i][1] == size:
-                    self._edges[ranges[i]] = value
+                if span[1] == size:
+                    self._edges[span] = value
         return InclusionProof(leaf_index, size, leaf_hash, tuple(p for p in path if p is not None), head)
 
 
