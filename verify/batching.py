@@ -36,14 +36,14 @@ class LookupBatcher:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests make one per client): nothing of the old one carries over
             self._loop, self._queue, self._reading, self._tasks = loop, [], 0, set()
-        answer: asyncio.Future[Answer] = loop.create_future()
-        self._queue.append((token, answer))
+        waiting: asyncio.Future[Answer] = loop.create_future()
+        self._queue.append((token, waiting))
         if self._reading < self.readers:
             self._reading += 1
             task = loop.create_task(self._read())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await answer
+        return await waiting
 
     async def _read(self) -> None:
         try:
