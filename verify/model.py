@@ -223,7 +223,7 @@ _SPLICE = secrets.token_hex(16)  # where checked_at goes; random, so no licence'
 
 @dataclass(frozen=True, slots=True)
 class VerdictJson:
-    """A verdict's JSON body (:meth:`Verdict.to_json`, compact UTF-8, as FastAPI's JSONResponse renders it), encoded
+    """A verdict's JSON body (:meth:`Verdict.to_json`, compact UTF-8, as Starlette's JSONResponse renders it), encoded
     once: the answers of a remembered verdict differ only in ``checked_at``, which :meth:`at` splices in."""
 
     before: bytes
