@@ -24,6 +24,7 @@ __all__ = [
     "ProofError",
     "leaf_hash",
     "node_hash",
+    "parents",
     "mth",
     "split_point",
     "inclusion_ranges",
@@ -56,6 +57,11 @@ def split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+def parents(level: Sequence[bytes]) -> list[bytes]:
+    """The node hashes one level up from an even number of sibling hashes (pairs, left to right)."""
+    return [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+
+
 def mth(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH over already-hashed leaves (the reference definition, recursive; a complete tree is hashed level by level,
     which gives the same root without the recursion)."""
@@ -65,7 +71,7 @@ def mth(leaf_hashes: Sequence[bytes]) -> bytes:
     if not n & (n - 1):
         level = list(leaf_hashes)
         while len(level) > 1:
-            level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            level = parents(level)
         return level[0]
     k = split_point(n)
     return node_hash(mth(leaf_hashes[:k]), mth(leaf_hashes[k:]))

@@ -358,7 +358,7 @@ class InclusionProver:
         path: list[bytes | None] = []
         for _ in range(NODE_MIN_LEVEL):  # inside the leaf's group: its 16 leaves, hashed level by level
             path.append(row[at ^ 1])
-            row = [merkle.node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+            row = merkle.parents(row)
             at >>= 1
         for lv, value in zip(self._levels, lower[1:]):  # up to ``level``: the sibling nodes read with the leaves
             if value is None:

@@ -203,7 +203,10 @@ _PURPOSE = Query(max_length=400, description="Why an identified caller (bearer t
                 "(service, eligibility, employment, transaction, inspection) or a short free text. Required with a token.")
 
 
-@router.get("/api/v1/verify/{token}", summary="Verification by token, as JSON (identified with a bearer token and purpose)")
+_LOOKUP_ROUTE = "/api/v1/verify/{token}"
+
+
+@router.get(_LOOKUP_ROUTE, summary="Verification by token, as JSON (identified with a bearer token and purpose)")
 async def verify_token(token: str, request: Request, svc: ServicesDep,
                        purpose: Annotated[str | None, _PURPOSE] = None) -> Response:
     identified = await _identified(request, purpose)
@@ -215,7 +218,7 @@ async def verify_token(token: str, request: Request, svc: ServicesDep,
     return _json(answer, _HEADERS)
 
 
-_LOOKUP_PATH = "/api/v1/verify/"
+_LOOKUP_PATH = _LOOKUP_ROUTE.removesuffix("{token}")
 _RAW_HEADERS = [(name.lower().encode(), value.encode()) for name, value in _HEADERS.items()]
 
 
@@ -232,7 +235,7 @@ class LookupShortcut:
     else goes on to the app; so does a lookup over its limit or one that fails (an outage): the route answers it with
     its problem+json (a lookup only reads, so asking again is safe; a failed one is counted twice by the limiter)."""
 
-    route = _Named("/api/v1/verify/{token}")
+    route = _Named(_LOOKUP_ROUTE)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
