@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, error handling and observability around a Runtime."""
+"""The FastAPI application: routes, error handling and observability around one service container."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 import ecert
+from api.lookups import LookupShortcut
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
 from api.routes import clients
@@ -23,6 +25,7 @@ from api.routes import statistics
 from api.routes import status_lists
 from api.routes import transparency
 from api.routes import verification
+from ecert.container import Container
 from ecert.logs import configure_logging
 from ecert.runtime import Runtime
 from ecert.settings import load_settings
@@ -30,8 +33,18 @@ from ecert.settings import load_settings
 __all__ = ["create_app", "create_app_from_env"]
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The app over an already-built runtime (tests, and each worker via the factory below)."""
+def create_app(container: Container, *, settle: bool = False) -> FastAPI:
+    """The app over an already-built container (tests, and each worker via the factory below). Its one lifespan
+    starts the container's background work and stops it on shutdown; ``settle`` freezes the start-up heap."""
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(container.start)
+        if settle:
+            settle_heap()
+        yield
+        await run_in_threadpool(container.stop)
+
     app = FastAPI(
         title="ecert",
         version=ecert.__version__,
@@ -39,10 +52,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.runtime = runtime
+    app.state.container = container
+    app.state.runtime = container.runtime
     install_problem_handlers(app)
-    app.add_middleware(verification.LookupShortcut)  # inside the next: anonymous JSON lookups skip the router
+    app.add_middleware(LookupShortcut)  # inside the next: anonymous JSON lookups skip the router
     app.add_middleware(ObservabilityMiddleware)
     # Routes are matched in order: the hot public paths first (health, verification, token checks).
     app.include_router(health.router)
@@ -70,18 +85,16 @@ def settle_heap() -> None:
 
 
 def create_app_from_env() -> FastAPI:
-    """Uvicorn factory: each worker reads settings (pointing at a running Vault) and builds its runtime."""
+    """Uvicorn factory: each worker reads settings (pointing at a running Vault) and builds its container."""
     settings = load_settings()
     configure_logging(settings.log_level)
     runtime = Runtime.build(settings)
-
-    app = create_app(runtime)
-    routers_lifespan = app.router.lifespan_context  # the included routers' startup/shutdown
+    app = create_app(Container.build(runtime), settle=True)
+    parent = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with routers_lifespan(app_):
-            settle_heap()
+        async with parent(app_):
             yield
         runtime.close()
 

@@ -4,7 +4,7 @@
 ``unauthenticated`` with ``WWW-Authenticate: Bearer`` when missing or invalid);
 ``require_scopes(...)`` adds the scope check (403 problem ``insufficient-scope``). A platform
 administrator (a client without a department holding ``platform:admin``) passes every scope
-check; routes then make it name the department it acts for (``licensing.department_for``).
+check; routes then make it name the department it acts for (``api.callers.department_for``).
 """
 
 from __future__ import annotations
@@ -15,19 +15,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 
+from api.deps import container_of
 from api.problems import register_problem_type
 from ecert.errors import Forbidden, Unauthenticated
-from ecert.runtime import Runtime
-from identity.scopes import ADMIN_SCOPE
-from identity.tokens import AccessTokens, InvalidToken, TokenKeys, VerifiedToken
+from identity.tokens import InvalidToken, VerifiedToken
 
 __all__ = [
     "Principal",
     "PrincipalKind",
     "current_principal",
     "require_scopes",
-    "token_service",
-    "api_audience",
     "InsufficientScope",
     "BearerRequired",
     "CurrentPrincipal",
@@ -94,21 +91,6 @@ class InsufficientScope(Forbidden):
 register_problem_type(InsufficientScope.slug, InsufficientScope.title, InsufficientScope.__doc__ or "")
 
 
-def api_audience(runtime: Runtime) -> str:
-    """The ``aud`` of access tokens for ecert's own API."""
-    return runtime.settings.public_url.rstrip("/") + "/api"
-
-
-def token_service(runtime: Runtime) -> AccessTokens:
-    """The runtime's access-token service (Vault key ``token-signing``), built once."""
-    def factory(rt: Runtime) -> AccessTokens:
-        return AccessTokens(
-            TokenKeys(rt.keystore), issuer=rt.settings.public_url.rstrip("/"), audience=api_audience(rt), clock=rt.clock
-        )
-
-    return runtime.service("tokens", factory)
-
-
 def bearer_token(request: Request) -> str:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
@@ -120,7 +102,7 @@ async def current_principal(request: Request) -> Principal:
     """The caller, from a valid access token (CPU only: public keys and verified tokens are cached)."""
     token = bearer_token(request)
     try:
-        verified = token_service(request.app.state.runtime).verify(token)
+        verified = container_of(request).tokens.verify(token)
     except InvalidToken as exc:
         raise BearerRequired(exc.detail) from exc
     return Principal.from_token(verified)

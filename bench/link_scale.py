@@ -100,7 +100,7 @@ def _prepare(database_url: str, server: ManagedOpenBao, credentials: Any, state:
     from sqlmodel import Session
 
     from audit.tlog import latest_tree_head, sign_tree_head
-    from ca.service import authority_for
+    from ecert.container import Container
     from ecert.runtime import Runtime
     from ecert.settings import Settings
     from verify.link import LinkVerifier
@@ -111,7 +111,7 @@ def _prepare(database_url: str, server: ManagedOpenBao, credentials: Any, state:
     runtime = Runtime.build(settings)
     try:
         t0 = time.perf_counter()
-        authority_for(runtime).bootstrap()
+        Container.build(runtime).ca.bootstrap()
         sign_tree_head(runtime.engine, runtime.keystore, runtime.clock)  # None when the latest head already covers the log
         with Session(runtime.engine) as session:
             head = latest_tree_head(session)

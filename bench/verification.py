@@ -39,14 +39,13 @@ from pydantic import SecretStr
 
 from bench.common import RESULTS, machine, peak_rss_mib, percentile, rate
 from bench.tokens import _bare_reference, _database, _serve, _wrk_script, wrk
-from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao, free_port
 
 DEPARTMENT = "BENCHV"
 
 
 def _setup(runtime: Any, count: int) -> tuple[list[Any], bytes]:
-    from ca.service import authority_for
+    from ecert.container import Container
     from certificates.blobs import DatabaseBlobStore
     from certificates.issuance import Actor, IssueRequest, Issuer
     from certificates.types import add_type, parse_type_spec
@@ -55,7 +54,7 @@ def _setup(runtime: Any, count: int) -> tuple[list[Any], bytes]:
     from signing.sealer import PadesSealer
     from tests.certificates.conftest import BUSINESS_TYPE, uscc
 
-    authority = authority_for(runtime)
+    authority = Container.build(runtime).ca
     authority.bootstrap()
     with session_scope(runtime.engine) as session:
         authority.add_department(session, DEPARTMENT, "基准测试局", actor="bench")
@@ -81,14 +80,14 @@ def _setup(runtime: Any, count: int) -> tuple[list[Any], bytes]:
 
 
 def _in_process(runtime: Any, licences: list[Any], pdf: bytes, seconds: float) -> dict[str, Any]:
-    from ca.service import authority_for
+    from ecert.container import Container
     from verify.bundle import load_bundle
     from verify.link import LinkVerifier, VerificationCounter
     from verify.offline import verify_pdf_offline, verify_qr_offline
     from verify.online import PdfVerifier
     from verify.publisher import BundlePublisher
 
-    authority = authority_for(runtime)
+    authority = Container.build(runtime).ca
     link = LinkVerifier(runtime.reader, runtime.clock, public_url=runtime.settings.public_url,
                         counter=VerificationCounter(runtime.engine, runtime.clock))
     pdfs = PdfVerifier(runtime.engine, runtime.clock, authority, link, cache_size=0)
@@ -243,10 +242,10 @@ def main() -> None:
                 licences, pdf = _setup(runtime, args.licences)
                 results["setup_seconds"] = round(time.perf_counter() - t0, 1)
                 results["in_process"] = _in_process(runtime, licences, pdf, min(args.seconds, 5))
-                from ca.service import authority_for
+                from ecert.container import Container
                 from verify.publisher import BundlePublisher
 
-                bundle = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, authority_for(runtime)).build()
+                bundle = BundlePublisher(runtime.engine, runtime.keystore, runtime.clock, Container.build(runtime).ca).build()
                 results["cli"] = _cli(scratch, pdf, licences[0].qr_payload, bundle)
                 runtime.close()
                 if shutil.which("wrk"):

@@ -30,11 +30,10 @@ from ca.tsa import TimestampAuthority
 from ecert.clock import Clock, as_utc
 from ecert.db import session_scope
 from ecert.errors import Conflict
-from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import KeyRef, KeyStore
 
-__all__ = ["CertificateAuthority", "NoSealCertificate", "authority_for", "ca_config"]
+__all__ = ["CertificateAuthority", "NoSealCertificate", "ca_config"]
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +278,3 @@ def ca_config(settings: Settings) -> CaConfig:
     return CaConfig(organization=settings.ca_organization, country=settings.ca_country,
                     endpoints=Endpoints(settings.public_url))
 
-
-def authority_for(runtime: Runtime) -> CertificateAuthority:
-    """The runtime's one CertificateAuthority (routes, commands and the sealer share its caches)."""
-    return runtime.service("ca", lambda rt: CertificateAuthority(
-        engine=rt.engine, keystore=rt.keystore, clock=rt.clock, config=ca_config(rt.settings)))

@@ -8,11 +8,19 @@ issued, and the next batch takes all of them with :meth:`Issuer.issue_batch` in 
 the requests are issued one by one with :meth:`Issuer.issue_one` (so one bad request never fails the others,
 and an Idempotency-Key that another worker committed meanwhile answers as a replay); an outage
 (:class:`ServiceUnavailable`, a lost database) fails them all at once instead of retrying each.
+
+Admission: at most ``queue_limit`` requests are in progress per process (being prepared, queued or in a batch);
+the next is refused at once with :class:`IssuanceBusy` (503, Retry-After) before anything is read or written, so
+its "nothing was changed" is true. At most ``concurrency`` batches run at a time, each on one pooled connection
+(plus, on PostgreSQL, a short second one for serial numbers: :func:`ecert.db.claim_apart`), so the pool is never
+exhausted by issuance; a waiting request holds no connection.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -23,7 +31,16 @@ from certificates.models import Licence
 from ecert.db import session_scope
 from ecert.errors import ServiceUnavailable
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "IssuanceBusy"]
+
+
+class IssuanceBusy(ServiceUnavailable):
+    """This server has as many issuances in progress as it admits; nothing was changed. Retry after the seconds in
+    Retry-After with the same Idempotency-Key."""
+
+    slug = "issuance-busy"
+    title = "Too many issuances at once"
+    retry_after = 1
 
 _OUTAGES = (ServiceUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
@@ -61,12 +78,32 @@ class GroupCommit:
     is issued at once.
     """
 
-    def __init__(self, engine: Engine, issuer: Issuer, *, max_batch: int = 32) -> None:
+    def __init__(self, engine: Engine, issuer: Issuer, *, max_batch: int = 32, queue_limit: int = 24,
+                 concurrency: int = 4) -> None:
         self.engine = engine
         self.issuer = issuer
         self.max_batch = max_batch
+        self.queue_limit = queue_limit
+        self.in_progress = 0
+        self.refused = 0
         self._lock = threading.Lock()
         self._groups: dict[tuple[str, str], _Group] = {}
+        self._batches = threading.BoundedSemaphore(concurrency)
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Count one request in progress for its whole life; :class:`IssuanceBusy` at once when the queue is full."""
+        with self._lock:
+            if self.in_progress >= self.queue_limit:
+                self.refused += 1
+                raise IssuanceBusy(f"{self.in_progress} issuances are in progress on this server; nothing was changed. "
+                                   "Retry with the same Idempotency-Key after Retry-After.")
+            self.in_progress += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_progress -= 1
 
     def issue(self, actor: Actor, prepared: Prepared) -> tuple[Licence, bool]:
         """The licence for ``prepared`` (committed when this returns) and whether it was an idempotent replay."""
@@ -87,6 +124,7 @@ class GroupCommit:
         return me.outcome()
 
     def _lead(self, actor: Actor, key: tuple[str, str], group: _Group) -> None:
+        self._batches.acquire()  # requests arriving meanwhile join this group's queue: the batch grows
         with self._lock:
             batch, group.queue[:] = group.queue[: self.max_batch], group.queue[self.max_batch:]
         try:
@@ -96,6 +134,7 @@ class GroupCommit:
                 if not waiting.settled:
                     waiting.error = exc
         finally:
+            self._batches.release()
             with self._lock:
                 if group.queue:  # the oldest waiting request leads the next batch
                     group.queue[0].lead = True

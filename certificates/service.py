@@ -33,7 +33,7 @@ class NoDocument(NotFound):
 class LicenceService:
     def __init__(
         self, *, engine: Engine, keystore: KeyStore, clock: Clock, blobs: BlobStore, seal_keys: SealKeys,
-        sealer: Sealer | None, public_url: str,
+        sealer: Sealer | None, public_url: str, queue_limit: int = 24, concurrency: int = 4,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -41,31 +41,39 @@ class LicenceService:
         self.public_url = public_url
         self.issuer = Issuer(keystore=keystore, clock=clock, blobs=blobs, seal_keys=seal_keys, sealer=sealer, public_url=public_url)
         self.worker = BulkWorker(engine, self.issuer, tick=self.expire_due)
-        self.grouped = GroupCommit(engine, self.issuer)
+        self.grouped = GroupCommit(engine, self.issuer, queue_limit=queue_limit, concurrency=concurrency)
 
     def issue(self, session: Session, actor: Actor, department: str, request: IssueRequest) -> tuple[Licence, bool]:
         """Issue in the caller's transaction."""
         prepared = self.issuer.prepare(session, actor, department, request)
         return self.issuer.issue_one(session, actor, prepared)
 
-    def issue_grouped(self, session: Session, actor: Actor, department: str,
-                      request: IssueRequest) -> tuple[Licence, bool]:
+    def issue_grouped(self, actor: Actor, department: str, request: IssueRequest) -> tuple[Licence, bool]:
         """Issue together with concurrent requests of the same caller (:mod:`certificates.grouping`), committed
-        in a transaction of its own by the time this returns; ``session`` only reads (checks and replays)."""
-        prepared = self.issuer.prepare(session, actor, department, request)
-        existing = self.issuer.find_replay(session, prepared)
-        if existing is not None:
-            return existing, True
-        return self.grouped.issue(actor, prepared)
+        in a transaction of its own by the time this returns. The checks and the replay lookup read in a short
+        session closed before the request waits for its batch, so a waiting request holds no connection; a
+        request over this server's admission limit is refused at once (:class:`~certificates.grouping.IssuanceBusy`)."""
+        with self.grouped.admitted():
+            with Session(self.engine, expire_on_commit=False) as session:
+                prepared = self.issuer.prepare(session, actor, department, request)
+                existing = self.issuer.find_replay(session, prepared)
+            if existing is not None:
+                return existing, True
+            return self.grouped.issue(actor, prepared)
 
-    def change(self, session: Session, actor: Actor, licence_id: str, action: Action, *,
-               reason: str | None, effective_at: dt.datetime | None) -> Licence:
-        return records.change_status(session, actor, licence_id, action, reason=reason, effective_at=effective_at, clock=self.clock)
+    def change(self, actor: Actor, licence_id: str, action: Action, *, reason: str | None,
+               effective_at: dt.datetime | None) -> Licence:
+        """A lifecycle change (suspend, revoke...), committed with its history and audit events when this returns."""
+        with session_scope(self.engine) as session:
+            return records.change_status(session, actor, licence_id, action, reason=reason, effective_at=effective_at,
+                                         clock=self.clock)
 
-    def amend(self, session: Session, actor: Actor, licence_id: str, *, fields: dict[str, Any], holder_name: str | None,
+    def amend(self, actor: Actor, licence_id: str, *, fields: dict[str, Any], holder_name: str | None,
               reason: str | None, idempotency_key: str | None) -> tuple[Licence, Licence, bool]:
-        return records.amend(session, self.issuer, actor, licence_id, fields=fields, holder_name=holder_name,
-                             reason=reason, idempotency_key=idempotency_key)
+        """A new version superseding ``licence_id``, committed when this returns: (new, old, replayed)."""
+        with session_scope(self.engine) as session:
+            return records.amend(session, self.issuer, actor, licence_id, fields=fields, holder_name=holder_name,
+                                 reason=reason, idempotency_key=idempotency_key)
 
     def pdf(self, session: Session, actor: Actor, licence_id: str) -> bytes:
         licence = records.get_licence(session, actor, licence_id)
@@ -82,15 +90,27 @@ class LicenceService:
             raise NoDocument(f"licence {licence.number} has no stored PDF")
         return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
-    def submit_bulk(self, session: Session, actor: Actor, *, department: str, type_code: str, rows: list[Any]) -> BulkJob:
-        job = create_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows)
+    def submit_bulk(self, actor: Actor, *, department: str, type_code: str, rows: list[Any]) -> BulkJob:
+        """A bulk job, committed when this returns; the worker is woken to issue it."""
+        with session_scope(self.engine) as session:
+            job = create_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows)
+        self.worker.start()
+        self.worker.wake()
         return job
 
-    def cancel_bulk(self, session: Session, actor: Actor, job_id: str) -> BulkJob:
-        return cancel_job(session, actor, job_id, self.clock.now())
+    def cancel_bulk(self, actor: Actor, job_id: str) -> BulkJob:
+        with session_scope(self.engine) as session:
+            return cancel_job(session, actor, job_id, self.clock.now())
 
     def view(self, licence: Licence, *, history: bool = False, session: Session | None = None) -> dict[str, Any]:
-        events = records.history(session, licence.id) if history and session is not None else None
+        """The licence as the API shows it; with its history read in ``session`` (or a short read of its own)."""
+        events = None
+        if history:
+            if session is None:
+                with Session(self.engine) as own:
+                    events = records.history(own, licence.id)
+            else:
+                events = records.history(session, licence.id)
         return licence_view(licence, now=self.clock.now(), public_url=self.public_url, history=events)
 
     def expire_due(self) -> None:

@@ -79,21 +79,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _prepare_first_start(settings: Settings) -> None:
     """Before the workers start: create the CA hierarchy; on an empty database, seed the demo."""
-    from api.demo import seed_demo
-    from ca.service import authority_for
+    from ecert.container import Container
+    from ecert.demo import seed_demo
     from ecert.runtime import Runtime
 
     runtime = Runtime.build(settings.model_copy(update={"auto_migrate": False}))
     try:
-        authority_for(runtime).bootstrap()
+        container = Container.build(runtime)
+        container.ca.bootstrap()
         if settings.demo:
-            info = seed_demo(runtime)
+            info = seed_demo(container)
             if info is not None:
                 print(info.banner(), flush=True)
     finally:
-        service = runtime.services.get("licences")
-        if service is not None:
-            service.stop()
         runtime.close()
 
 

@@ -23,7 +23,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-__all__ = ["make_engine", "make_reader", "read_retrying", "DriverReads", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+__all__ = ["make_engine", "make_reader", "make_probe", "read_retrying", "DriverReads", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +86,16 @@ def make_reader(engine: Engine) -> Engine:
     url, connect_args = made
     return sa.create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_timeout=5, pool_pre_ping=False,
                             isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+
+
+def make_probe(engine: Engine) -> Engine:
+    """An engine for health checks: a fresh connection each time (no pool to wait for), with a 2 s connect timeout
+    on PostgreSQL, so readiness answers within seconds even while every pooled connection is busy."""
+    made = _MADE.get(engine)
+    if engine.dialect.name == "sqlite" or made is None:
+        return sa.create_engine(engine.url, poolclass=sa.pool.NullPool) if engine.dialect.name == "sqlite" else engine
+    url, connect_args = made
+    return sa.create_engine(url, connect_args={**connect_args, "connect_timeout": 2}, poolclass=sa.pool.NullPool)
 
 
 def read_retrying(read: Callable[[], T]) -> T:

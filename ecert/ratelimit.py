@@ -40,6 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,7 +48,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from ecert.models import RateCount, RateWorker
 
-__all__ = ["SharedWindows", "DirectWindows", "retry_after"]
+if TYPE_CHECKING:
+    from ecert.settings import Settings
+
+__all__ = ["Limiter", "TokenBuckets", "shared_limit", "SharedWindows", "DirectWindows", "retry_after"]
 
 log = logging.getLogger(__name__)
 _COUNT = RateCount.__table__  # type: ignore[attr-defined]
@@ -330,3 +334,60 @@ class SharedWindows(_Windows):
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class Limiter(Protocol):
+    """A per-client limit: ``take`` answers 0.0 (allowed, charged) or the seconds to wait."""
+
+    def take(self, key: str, cost: float = 1.0) -> float: ...
+
+    def charge(self, key: str, cost: float) -> None: ...
+
+
+def shared_limit(engine: Engine, settings: Settings, scope: str, rate: float, burst: int, *,
+                 direct: bool = False) -> Limiter:
+    """A limiter over the database, shared by all workers: batched claims, or (``direct``) one transaction per
+    attempt (login and registration: rare and security-critical)."""
+    if direct:
+        return DirectWindows(engine, scope, rate, burst)
+    return SharedWindows(engine, scope, rate, burst, sync_seconds=settings.rate_limit_sync_seconds,
+                         expected_workers=settings.workers)
+
+
+class TokenBuckets:
+    """One process's own token buckets (tests and single-process tools): ``burst`` tokens, refilled at ``rate``/s."""
+
+    def __init__(self, rate: float, burst: int, *, max_clients: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """0.0 if allowed (and charged), else the seconds to wait before ``cost`` tokens are available."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.pop(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            wait = 0.0
+            if tokens >= cost:
+                tokens -= cost
+            else:
+                wait = (cost - tokens) / self.rate
+            self._buckets[key] = (tokens, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        return wait
+
+    def charge(self, key: str, cost: float) -> None:
+        """Take extra tokens after the fact (a failed lookup costs more), going no lower than empty."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.pop(key, (self.burst, now))
+            tokens = max(0.0, min(self.burst, tokens + (now - at) * self.rate) - cost)
+            self._buckets[key] = (tokens, now)
+
+    @staticmethod
+    def retry_after(wait: float) -> str:
+        return retry_after(wait)

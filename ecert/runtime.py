@@ -1,7 +1,7 @@
-"""The running system: settings, database engine, key store and clock, wired once.
+"""The running system's resources: settings, database engines, key store and clock.
 
-``api`` and the CLI both build a :class:`Runtime`; domain services are made from it. With no
-external Vault configured, :func:`start_embedded_vault` runs the managed OpenBao and returns
+``api`` and the CLI both build a :class:`Runtime`; :class:`ecert.container.Container` builds every service
+from it. With no external Vault configured, :func:`start_embedded_vault` runs the managed OpenBao and returns
 settings that point at it, so every worker process uses one code path (external Vault).
 """
 
@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ecert.clock import Clock, SystemClock
-from ecert.db import make_engine, make_reader, migrate
+from ecert.db import make_engine, make_probe, make_reader, migrate
 from ecert.settings import Settings
 from keys import TransitKeyStore, VaultConnection, VaultCredentials
 from keys.openbao import ManagedOpenBao
@@ -25,8 +24,7 @@ from keys.openbao import ManagedOpenBao
 __all__ = ["Runtime", "start_embedded_vault", "keystore_for"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-_SERVICES_LOCK = threading.RLock()
+_LOCK = threading.Lock()
 
 
 def keystore_for(settings: Settings) -> TransitKeyStore:
@@ -70,8 +68,8 @@ class Runtime:
     engine: Engine
     keystore: TransitKeyStore
     clock: Clock = field(default_factory=SystemClock)
-    services: dict[str, Any] = field(default_factory=dict)
     _reader: Engine | None = field(default=None, repr=False)
+    _probe: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
@@ -83,27 +81,25 @@ class Runtime:
     @property
     def reader(self) -> Engine:
         """The engine for single-statement reads on hot public paths (:func:`ecert.db.make_reader`)."""
-        with _SERVICES_LOCK:
+        with _LOCK:
             if self._reader is None:
                 self._reader = make_reader(self.engine)
             return self._reader
 
-    def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
-        """A domain service built once per runtime (routes and commands share it)."""
-        with _SERVICES_LOCK:
-            if name not in self.services:
-                self.services[name] = factory(self)
-            return self.services[name]  # type: ignore[no-any-return]
-
     def database_ready(self) -> bool:
+        """Whether the database answers, on a connection of its own: a busy pool never delays the answer."""
+        with _LOCK:
+            if self._probe is None:
+                self._probe = make_probe(self.engine)
         try:
-            with self.engine.connect() as connection:
+            with self._probe.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
             return True
         except sa.exc.SQLAlchemyError:
             return False
 
     def close(self) -> None:
-        if self._reader is not None and self._reader is not self.engine:
-            self._reader.dispose()
+        for extra in (self._reader, self._probe):
+            if extra is not None and extra is not self.engine:
+                extra.dispose()
         self.engine.dispose()

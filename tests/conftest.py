@@ -11,8 +11,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,12 +23,14 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from ecert.container import Container
 from ecert.db import make_engine, migrate
 from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import TransitKeyStore, VaultConnection, VaultCredentials
 from keys.openbao import ManagedOpenBao, free_port
 from tests.s3server import MotoS3
+from tests.support.services import generous
 
 POSTGRES_URL = os.environ.get("ECERT_TEST_POSTGRES_URL")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -130,9 +133,30 @@ def runtime(settings: Settings, engine: Engine, keystore: TransitKeyStore) -> Ru
 
 
 @pytest.fixture(scope="session")
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
+def container(runtime: Runtime) -> Container:
+    """The services over the session's runtime, shared by the ``client`` and ``live_url`` apps."""
+    return generous(Container.build(runtime))
+
+
+@pytest.fixture(scope="session")
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def swap() -> Iterator[Callable[..., Container]]:
+    """``swap(app, **services)``: the app answers with some services replaced, for this test only."""
+    kept: list[tuple[Any, Container]] = []
+
+    def use(app: Any, **changes: Any) -> Container:
+        kept.append((app, app.state.container))
+        app.state.container = app.state.container.replace(**changes)
+        return app.state.container  # type: ignore[no-any-return]
+
+    yield use
+    for app, container in reversed(kept):
+        app.state.container = container
 
 
 @pytest.fixture
@@ -157,12 +181,18 @@ def private_openbao(tmp_path: Path) -> Iterator[tuple[ManagedOpenBao, VaultCrede
 
 
 @pytest.fixture(scope="session")
-def live_url(runtime: Runtime) -> Iterator[str]:
+def live_app(container: Container) -> Any:
+    """The app behind ``live_url`` (for :func:`swap`)."""
+    return create_app(container)
+
+
+@pytest.fixture(scope="session")
+def live_url(live_app: Any) -> Iterator[str]:
     """The real app under uvicorn on a loopback port, for tools that speak HTTP (openssl ocsp, OAuth clients, Chromium)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -176,20 +176,47 @@ class LinkVerifier:
         self.reveal_id = reveal_id
         self._types: dict[tuple[str, str, int], LicenceType | None] = {}
         self._departments: dict[str, str | None] = {}
-        self.prover = InclusionProver(engine)
-        self.register = Register(engine, self.prover)
+        self._reader_lock = threading.Lock()
+        self._reading: tuple[InclusionProver, Register] | None = None
         self._verdicts: OrderedDict[str, _Remembered] = OrderedDict()
         self._verdict_lock = threading.Lock()
         self._generation = 0  # bumped by every change notice
         self.max_remembered = 50_000
         self.feed: ChangeFeed | None = None
+        self._subscribed = False
         if listen:
+            self.listen()
+
+    def _readers(self) -> tuple[InclusionProver, Register]:
+        """The prover and the register's statements, made on first use (the prover sizes its memory from the log, a
+        read that building a service must not do)."""
+        with self._reader_lock:
+            if self._reading is None:
+                prover = InclusionProver(self.engine)
+                self._reading = prover, Register(self.engine, prover)
+            return self._reading
+
+    @property
+    def prover(self) -> InclusionProver:
+        return self._readers()[0]
+
+    @property
+    def register(self) -> Register:
+        return self._readers()[1]
+
+    def listen(self) -> None:
+        """Forget remembered verdicts when their licence changes: this process's commits at once, other processes'
+        through PostgreSQL's notices (a feed; none on SQLite). Idempotent; again after :meth:`close`."""
+        if not self._subscribed:
             changes.subscribe(self, LinkVerifier._forget)
-            self.feed = changes.feed_for(engine, self, LinkVerifier._forget)
+            self._subscribed = True
+        if self.feed is None:
+            self.feed = changes.feed_for(self.engine, self, LinkVerifier._forget)
 
     def close(self) -> None:
-        if self.feed is not None:
-            self.feed.stop()
+        feed, self.feed = self.feed, None
+        if feed is not None:
+            feed.stop()
 
     def remembered(self, token: str) -> Answer | None:
         """The answer from memory alone, if a listening change feed vouches for it (CPU only: safe on an

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import PiiDep, RuntimeDep, SessionDep, container_of
 from api.problems import register_problem_type
-from api.routes.portal import licence_pdf_response, pii_for, portal_session
+from api.routes.portal import licence_pdf_response, portal_session
 from api.web import render, see_other
 from ecert.errors import EcertError
 from ecert.runtime import Runtime
@@ -43,7 +43,7 @@ def _account(request: Request, session: Session, runtime: Runtime, kind: str) ->
 
 def _agents_page(request: Request, session: Session, runtime: Runtime, enterprise: Account, *, status_code: int = 200,
                  error: str | None = None) -> Response:
-    listed = agents.list_agents(session, pii_for(runtime), enterprise.id)
+    listed = agents.list_agents(session, container_of(request).pii, enterprise.id)
     return render(request, "agents.html", status_code=status_code, enterprise=enterprise, agents=listed, error=error)
 
 
@@ -56,12 +56,12 @@ def agents_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> R
 
 
 @router.post("/portal/agents")
-def add_agent(request: Request, session: SessionDep, runtime: RuntimeDep, person: Annotated[str, Form(max_length=64)]) -> Response:
+def add_agent(request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep, person: Annotated[str, Form(max_length=64)]) -> Response:
     enterprise = _account(request, session, runtime, "enterprise")
     if isinstance(enterprise, Response):
         return enterprise
     try:
-        agents.add_agent_by_reference(session, pii_for(runtime), enterprise_id=enterprise.id, reference=person,
+        agents.add_agent_by_reference(session, pii, enterprise_id=enterprise.id, reference=person,
                                       now=runtime.clock.now())
     except EcertError as exc:  # the detail masks the ID number; the form is not filled in again
         return _agents_page(request, session, runtime, enterprise, status_code=exc.status, error=exc.detail)

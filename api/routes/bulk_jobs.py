@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Offset, RuntimeDep, SessionDep
-from api.routes.licensing import actor_of, department_for, licence_service
+from api.callers import actor_of, department_for
+from api.deps import LicencesDep, Offset, SessionDep
 from api.security import Principal, require_scopes
 from certificates.bulk import MAX_ROWS, get_job, job_items
 from certificates.views import item_view, job_view
@@ -27,14 +27,10 @@ class BulkIn(BaseModel):
 
 
 @router.post("", status_code=202, summary="Submit a bulk issuance job")
-def submit(body: BulkIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    service = licence_service(runtime)
+def submit(body: BulkIn, principal: Issuing, service: LicencesDep) -> dict[str, Any]:
     actor = actor_of(principal)
-    job = service.submit_bulk(session, actor, department=department_for(actor, body.department), type_code=body.type_code,
+    job = service.submit_bulk(actor, department=department_for(actor, body.department), type_code=body.type_code,
                               rows=body.rows)
-    session.commit()
-    service.start()
-    service.worker.wake()
     return job_view(job)
 
 
@@ -51,5 +47,5 @@ def items(job_id: str, principal: Issuing, session: SessionDep, status: str | No
 
 
 @router.post("/{job_id}/cancel", summary="Cancel a bulk job (rows not yet issued are cancelled)")
-def cancel(job_id: str, principal: Issuing, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return job_view(licence_service(runtime).cancel_bulk(session, actor_of(principal), job_id))
+def cancel(job_id: str, principal: Issuing, service: LicencesDep) -> dict[str, Any]:
+    return job_view(service.cancel_bulk(actor_of(principal), job_id))

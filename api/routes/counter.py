@@ -17,10 +17,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import PiiDep, RuntimeDep, SessionDep, TokensDep, container_of
 from api.problems import register_problem_type
-from api.routes.portal import admitted, client_ip, pii_for, portal_session, rate_limited
-from api.security import token_service
+from api.routes.portal import admitted, client_ip, portal_session, rate_limited
 from api.web import STAFF_COOKIE, render, see_other, set_cookie
 from certificates.access_log import PURPOSES
 from ecert.errors import EcertError
@@ -102,12 +101,12 @@ def _fail(request: Request, session: Session, exc: EcertError, staff: tuple[Logi
 
 
 @router.post("/counter/scan")
-def scan(request: Request, session: SessionDep, runtime: RuntimeDep, qr: Annotated[str, Form(max_length=4096)]) -> Response:
+def scan(request: Request, session: SessionDep, runtime: RuntimeDep, tokens: TokensDep, qr: Annotated[str, Form(max_length=4096)]) -> Response:
     staff = _staff(request, session, runtime)
     if staff is None:
         return see_other("/counter/login")
     try:
-        visit = counter.start_visit_by_qr(session, token_service(runtime), qr, staff[0], now=runtime.clock.now())
+        visit = counter.start_visit_by_qr(session, tokens, qr, staff[0], now=runtime.clock.now())
     except EcertError as exc:
         return _fail(request, session, exc, staff)
     session.commit()
@@ -115,13 +114,13 @@ def scan(request: Request, session: SessionDep, runtime: RuntimeDep, qr: Annotat
 
 
 @router.post("/counter/walk-in")
-def walk_in(request: Request, session: SessionDep, runtime: RuntimeDep, document_number: Annotated[str, Form(max_length=32)],
+def walk_in(request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep, document_number: Annotated[str, Form(max_length=32)],
             document_type: Annotated[str, Form(max_length=32)] = "resident-id") -> Response:
     staff = _staff(request, session, runtime)
     if staff is None:
         return see_other("/counter/login")
     try:
-        visit = counter.start_visit_by_document(session, pii_for(runtime), staff[0], document_type=document_type,
+        visit = counter.start_visit_by_document(session, pii, staff[0], document_type=document_type,
                                                 document_number=document_number, now=runtime.clock.now())
     except EcertError as exc:
         session.rollback()
@@ -149,7 +148,7 @@ def visit_page(request: Request, session: SessionDep, runtime: RuntimeDep, visit
                   purposes=[p for p in PURPOSES if p != "other"], purpose=purpose or "service")
 
 
-def _visit_action(request: Request, session: Session, runtime: RuntimeDep, visit_id: str, action: str, purpose: str = "",
+def _visit_action(request: Request, session: Session, runtime: Runtime, visit_id: str, action: str, purpose: str = "",
                   **form: str) -> Response:
     staff = _staff(request, session, runtime)
     if staff is None:
@@ -157,7 +156,7 @@ def _visit_action(request: Request, session: Session, runtime: RuntimeDep, visit
     now = runtime.clock.now()
     try:
         if action == "proof":
-            counter.proof_in_person(session, pii_for(runtime), visit_id, staff[0], now=now, **form)
+            counter.proof_in_person(session, container_of(request).pii, visit_id, staff[0], now=now, **form)
         elif action == "consent":
             counter.record_consent(session, visit_id, staff[0], now=now)
         else:

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import AuthorityDep, RuntimeDep, SessionDep
 from api.security import Principal, require_scopes
 from ca import departments as registry
 from ca.models import Department, IssuedCertificate
 from ca.seals import list_seals
-from ca.service import authority_for
 from ecert.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["departments"])
@@ -55,8 +54,8 @@ def _own(principal: Principal, code: str) -> None:
 
 
 @router.post("/departments", status_code=201, summary="Register a department and certify its seal key")
-def add(body: DepartmentIn, principal: Admin, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    department, seal = authority_for(runtime).add_department(session, body.code, body.name, name_en=body.name_en,
+def add(body: DepartmentIn, principal: Admin, session: SessionDep, authority: AuthorityDep) -> dict[str, Any]:
+    department, seal = authority.add_department(session, body.code, body.name, name_en=body.name_en,
                                                              actor=principal.subject)
     return {**_department(department), "seal": _certificate(seal)}
 
@@ -80,19 +79,19 @@ def seals(code: str, principal: Reading, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/departments/{code}/seals", status_code=201,
              summary="Renew the seal: rotate the Vault key and certify the new version (the old stays valid)")
-def renew(code: str, principal: Admin, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    return _certificate(authority_for(runtime).renew_seal(session, code, actor=principal.subject))
+def renew(code: str, principal: Admin, session: SessionDep, authority: AuthorityDep) -> dict[str, Any]:
+    return _certificate(authority.renew_seal(session, code, actor=principal.subject))
 
 
 @router.post("/departments/{code}/seals/csr", status_code=201,
              summary="Certify a seal key the department holds itself (PKCS#10 CSR, PEM)")
-def from_csr(code: str, principal: Admin, session: SessionDep, runtime: RuntimeDep,
+def from_csr(code: str, principal: Admin, session: SessionDep, authority: AuthorityDep,
              csr: Annotated[str, Body(media_type="application/pkcs10", max_length=16384)]) -> dict[str, Any]:
-    return _certificate(authority_for(runtime).seal_from_csr(session, code, csr.encode(), actor=principal.subject))
+    return _certificate(authority.seal_from_csr(session, code, csr.encode(), actor=principal.subject))
 
 
 @router.post("/certificates/{serial}/revoke", summary="Revoke a certificate issued by ecert (RFC 5280 reason)")
-def revoke(serial: str, body: RevokeIn, principal: Admin, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    row = authority_for(runtime).revoke(session, serial, body.reason, actor=principal.subject,
+def revoke(serial: str, body: RevokeIn, principal: Admin, session: SessionDep, authority: AuthorityDep) -> dict[str, Any]:
+    row = authority.revoke(session, serial, body.reason, actor=principal.subject,
                                         invalidity_date=body.invalidity_date)
     return _certificate(row)

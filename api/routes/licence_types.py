@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from api.deps import RuntimeDep, SessionDep
-from api.routes.licensing import actor_of, department_for
+from api.callers import actor_of, department_for
 from api.security import Principal, require_scopes
 from certificates.types import add_type, list_types, parse_type_spec, set_type_active
 from certificates.views import type_view

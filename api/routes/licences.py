@@ -9,14 +9,29 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, Upl
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import Offset, RuntimeDep, SessionDep
+from api.callers import actor_of, department_for
+from api.deps import LicencesDep, Offset, RuntimeDep, SessionDep
+from api.problems import register_problem_type
 from api.routes import bulk_jobs, licence_types
-from api.routes.licensing import actor_of, department_for, licence_service, lifespan
 from api.security import Principal, require_scopes
-from certificates import records
+from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
+from certificates.blobs import BlobCorrupted, BlobNotFound, BlobStoreUnavailable
+from certificates.grouping import IssuanceBusy
 from certificates.issuance import IssueRequest
 from certificates.lifecycle import Action
+from certificates.service import LicenceService
 from ecert.errors import PayloadTooLarge
+from signing import InvalidPdf, SealingUnavailable, SealMisconfigured, SealUnusable
+
+_ERRORS = (
+    identifiers.InvalidLicenceNumber, lifecycle.InvalidTransition, lifecycle.InvalidEffectiveDate,
+    types.UnknownLicenceType, types.ForeignLicenceType, issuance.IdempotencyKeyReused,
+    issuance.IdempotentRequestInProgress, records.LicenceNotFound, bulk.JobNotFound, bulk.JobFinished,
+    service.NoDocument, BlobNotFound, BlobStoreUnavailable, BlobCorrupted, IssuanceBusy,
+    InvalidPdf, SealingUnavailable, SealMisconfigured, SealUnusable,
+)
+for _error in _ERRORS:
+    register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 router = APIRouter(prefix="/api/v1/licences", tags=["licences"])
 
@@ -57,15 +72,15 @@ class AmendIn(BaseModel):
 
 
 @router.post("", status_code=201, summary="Issue one e-licence (idempotent with Idempotency-Key)")
-def issue(body: IssueIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
+def issue(body: IssueIn, principal: Issuing, licences: LicencesDep, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _issue(body, None, principal, session, runtime, response, idempotency_key)
+    return _issue(body, None, principal, licences, response, idempotency_key)
 
 
 @router.post("/with-document", status_code=201,
              summary="Issue one e-licence whose PDF the department made itself; ecert checks and seals it")
 def issue_with_document(
-    principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
+    principal: Issuing, licences: LicencesDep, runtime: RuntimeDep, response: Response,
     data: Annotated[str, Form(description="the same JSON body as POST /api/v1/licences", max_length=1_000_000)],
     file: Annotated[UploadFile, File(description="the department's PDF (application/pdf)")],
     idempotency_key: IdempotencyKey = None,
@@ -78,57 +93,54 @@ def issue_with_document(
     document = file.file.read(limit + 1)
     if len(document) > limit:
         raise PayloadTooLarge(f"the PDF is larger than {limit} bytes")
-    return _issue(body, document, principal, session, runtime, response, idempotency_key)
+    return _issue(body, document, principal, licences, response, idempotency_key)
 
 
-def _issue(body: IssueIn, document: bytes | None, principal: Principal, session: Any, runtime: Any, response: Response,
+def _issue(body: IssueIn, document: bytes | None, principal: Principal, licences: LicenceService, response: Response,
            idempotency_key: str | None) -> dict[str, Any]:
-    service = licence_service(runtime)
+    """Issued by the service in a transaction of its own (group commit); this request holds no connection."""
     actor = actor_of(principal)
     request = IssueRequest(
         type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
         valid_from=body.valid_from, idempotency_key=idempotency_key, document=document,
     )
-    licence, replayed = service.issue_grouped(session, actor, department_for(actor, body.department), request)
+    licence, replayed = licences.issue_grouped(actor, department_for(actor, body.department), request)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/licences/{licence.id}"
-    return service.view(licence)
+    return licences.view(licence)
 
 
 @router.get("", summary="List your department's e-licences")
-def list_licences(principal: Reading, session: SessionDep, runtime: RuntimeDep,
+def list_licences(principal: Reading, session: SessionDep, service: LicencesDep,
                   department: str | None = None, status: str | None = None,
                   offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
-    service = licence_service(runtime)
     actor = actor_of(principal)
     rows = records.list_for_department(session, actor, department_for(actor, department), status=status, offset=offset, limit=limit)
     return {"items": [service.view(r) for r in rows], "offset": offset, "limit": limit}
 
 
 @router.get("/{licence_id}", summary="One e-licence with its full history")
-def get_licence(licence_id: str, principal: Reading, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    service = licence_service(runtime)
+def get_licence(licence_id: str, principal: Reading, session: SessionDep, service: LicencesDep) -> dict[str, Any]:
     licence = records.get_licence(session, actor_of(principal), licence_id)
     return service.view(licence, history=True, session=session)
 
 
 @router.get("/{licence_id}/pdf", summary="The sealed PDF", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-def get_pdf(licence_id: str, principal: Reading, session: SessionDep, runtime: RuntimeDep) -> Response:
-    pdf = licence_service(runtime).pdf(session, actor_of(principal), licence_id)
+def get_pdf(licence_id: str, principal: Reading, session: SessionDep, service: LicencesDep) -> Response:
+    pdf = service.pdf(session, actor_of(principal), licence_id)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{licence_id}.pdf"'})
 
 
 @router.post("/{licence_id}/amend", status_code=201, summary="Amend: issue a new version that supersedes this one")
-def amend(licence_id: str, body: AmendIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep,
-          response: Response, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    service = licence_service(runtime)
-    new, old, replayed = service.amend(session, actor_of(principal), licence_id, fields=body.fields,
-                                       holder_name=body.holder_name, reason=body.reason, idempotency_key=idempotency_key)
+def amend(licence_id: str, body: AmendIn, principal: Issuing, service: LicencesDep, response: Response,
+          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    new, old, replayed = service.amend(actor_of(principal), licence_id, fields=body.fields, holder_name=body.holder_name,
+                                       reason=body.reason, idempotency_key=idempotency_key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -136,12 +148,9 @@ def amend(licence_id: str, body: AmendIn, principal: Issuing, session: SessionDe
 
 
 def _status_route(action: Action) -> None:
-    def change(licence_id: str, body: StatusChangeIn, principal: Managing, session: SessionDep,
-               runtime: RuntimeDep) -> dict[str, Any]:
-        service = licence_service(runtime)
-        licence = service.change(session, actor_of(principal), licence_id, action, reason=body.reason,
-                                 effective_at=body.effective_at)
-        return service.view(licence, history=True, session=session)
+    def change(licence_id: str, body: StatusChangeIn, principal: Managing, service: LicencesDep) -> dict[str, Any]:
+        licence = service.change(actor_of(principal), licence_id, action, reason=body.reason, effective_at=body.effective_at)
+        return service.view(licence, history=True)
 
     change.__name__ = f"{action.value.replace('-', '_')}_licence"
     router.post(f"/{{licence_id}}/{action.value}", summary=f"{action.value.replace('-', ' ').capitalize()} an e-licence")(change)
@@ -152,7 +161,7 @@ for _action in (Action.SUSPEND, Action.REINSTATE, Action.REVOKE, Action.CANCEL, 
 
 
 # Everything of the licence library, registered with one line in api/app.py.
-routes = APIRouter(lifespan=lifespan)
+routes = APIRouter()
 routes.include_router(router)
 routes.include_router(licence_types.router)
 routes.include_router(bulk_jobs.router)

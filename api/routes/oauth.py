@@ -10,8 +10,6 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -21,14 +19,14 @@ from starlette.concurrency import run_in_threadpool
 
 from sqlmodel import Session
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep, TokensDep, container_of
 from api.problems import register_problem_type
-from api.security import Principal, require_scopes, token_service
-from ecert.errors import EcertError, InvalidInput
+from api.security import Principal, require_scopes
+from ecert.errors import InvalidInput
 from ecert.runtime import Runtime
 from identity import clients, counter, oidc, scopes
 from identity.grants import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, client_credentials_grant
-from identity.tokens import InvalidToken
+from identity.tokens import AccessTokens, InvalidToken
 
 __all__ = ["router"]
 
@@ -40,17 +38,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_VERIFY_BODY = 16 * 1024
 
 
-@asynccontextmanager
-async def _warm_keys(app: Any) -> AsyncIterator[None]:
-    """Load the signing key's public versions at startup, so the first request needs no Vault call."""
-    try:
-        await run_in_threadpool(lambda: token_service(app.state.runtime).keys.info())
-    except EcertError as exc:  # Vault down: start anyway (readiness says so); keys load on first use
-        log.warning("token keys not loaded at startup: %s", exc.detail)
-    yield
-
-
-router = APIRouter(tags=["identity"], lifespan=_warm_keys)
+router = APIRouter(tags=["identity"])
 Verifying = Annotated[Principal, Depends(require_scopes("identity:verify"))]
 
 
@@ -93,7 +81,7 @@ def _client_auth(authorization: str | None, client_id: str | None, client_secret
 )
 def token(
     session: SessionDep,
-    runtime: RuntimeDep,
+    runtime: RuntimeDep, tokens: TokensDep,
     authorization: Annotated[str | None, Header()] = None,
     grant_type: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
@@ -104,7 +92,7 @@ def token(
     code_verifier: Annotated[str | None, Form()] = None,
     refresh_token: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
-    now, tokens = runtime.clock.now(), token_service(runtime)
+    now, tokens = runtime.clock.now(), tokens
     try:
         if grant_type == "client_credentials":
             cid, secret = _credentials(authorization, client_id, client_secret)
@@ -130,14 +118,14 @@ def token(
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify ecert's tokens (JWK Set)")
-def jwks(runtime: RuntimeDep) -> JSONResponse:
-    keys = token_service(runtime).keys.jwks()
+def jwks(tokens: TokensDep) -> JSONResponse:
+    keys = tokens.keys.jwks()
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="OAuth 2.0 authorization server metadata (RFC 8414)")
-def metadata(runtime: RuntimeDep) -> JSONResponse:
-    return JSONResponse(server_metadata(token_service(runtime).issuer), headers={"Cache-Control": "public, max-age=3600"})
+def metadata(tokens: TokensDep) -> JSONResponse:
+    return JSONResponse(server_metadata(tokens.issuer), headers={"Cache-Control": "public, max-age=3600"})
 
 
 def server_metadata(issuer: str) -> dict[str, Any]:
@@ -186,7 +174,7 @@ async def verify(request: Request, caller: Verifying) -> JSONResponse:
     token = await _token_field(request)
     if not token:
         raise InvalidInput("send the token to check in the field `token`")
-    return JSONResponse(await introspect(request.app.state.runtime, token), headers=_NO_STORE)
+    return JSONResponse(await introspect(request.app.state.runtime, container_of(request).tokens, token), headers=_NO_STORE)
 
 
 def _account_token_state(runtime: Runtime, token: str, jti: str | None) -> dict[str, Any] | None:
@@ -197,24 +185,24 @@ def _account_token_state(runtime: Runtime, token: str, jti: str | None) -> dict[
         return oidc.refresh_token_active(session, token, now=runtime.clock.now())
 
 
-def _counter_qr_state(runtime: Runtime, token: str) -> dict[str, Any]:
+def _counter_qr_state(runtime: Runtime, tokens: AccessTokens, token: str) -> dict[str, Any]:
     """A counter QR's signature and lifetime (whether a counter has used it is the counter's business)."""
     try:
-        claims = counter.check_qr(token_service(runtime), token, now=runtime.clock.now())
+        claims = counter.check_qr(tokens, token, now=runtime.clock.now())
     except counter.QrRejected:
         return {"active": False}
     return {"active": True, "token_type": "counter_qr", "kind": "person", "sub": claims.account_id, "acr": claims.acr,
-            "jti": claims.jti, "exp": int(claims.expires_at.timestamp()), "iss": token_service(runtime).issuer}
+            "jti": claims.jti, "exp": int(claims.expires_at.timestamp()), "iss": tokens.issuer}
 
 
-async def introspect(runtime: Runtime, token: str) -> dict[str, Any]:
+async def introspect(runtime: Runtime, tokens: AccessTokens, token: str) -> dict[str, Any]:
     """RFC 7662 answer for any token of ours: access tokens from their signature (and, for tokens issued
     to people, the revocation list), refresh tokens from the database. ``{"active": false}`` otherwise."""
     try:
-        verified = token_service(runtime).verify(token)
+        verified = tokens.verify(token)
     except InvalidToken:
         if token.count(".") == 2:  # maybe a counter QR
-            return _counter_qr_state(runtime, token)
+            return _counter_qr_state(runtime, tokens, token)
         if token.count(".") == 0 and 20 < len(token) < 100:  # maybe a refresh token
             state = await run_in_threadpool(_account_token_state, runtime, token, None)
             return state or {"active": False}

@@ -19,12 +19,12 @@ from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, SessionDep, TokensDep, container_of
 from api.problems import register_problem_type
 from api.routes.oauth import _NO_STORE, _client_auth, _oauth_error, introspect, server_metadata
 from api.routes.disclosures import TEXT  # noqa: F401 - the consent screen's texts
 from api.routes.portal import portal_session
-from api.security import bearer_token, token_service
+from api.security import bearer_token
 from api.web import render
 from ecert.errors import InvalidInput
 from ecert.runtime import Runtime
@@ -43,8 +43,8 @@ router = APIRouter(tags=["identity"])
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
-def discovery(runtime: RuntimeDep) -> JSONResponse:
-    issuer = token_service(runtime).issuer
+def discovery(tokens: TokensDep) -> JSONResponse:
+    issuer = tokens.issuer
     body = {
         **server_metadata(issuer),
         "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -94,13 +94,14 @@ def authorize(request: Request, session: SessionDep, runtime: RuntimeDep) -> Res
         if q.get("prompt") == "none":
             return _back(checked.redirect_uri, {"error": "consent_required", "state": checked.state})
         return _consent_screen(request, session, checked, q)
-    return _code(session, runtime, checked, current)
+    return _code(request, session, runtime, checked, current)
 
 
-def _code(session: Session, runtime: Runtime, checked: oidc.AuthorizationRequest, current: LoginSession) -> Response:
+def _code(request: Request, session: Session, runtime: Runtime, checked: oidc.AuthorizationRequest,
+          current: LoginSession) -> Response:
     code = oidc.issue_code(session, checked, current, now=runtime.clock.now())
     session.commit()  # the client redeems the code at once; FastAPI would commit only after sending
-    return _back(checked.redirect_uri, {"code": code, "state": checked.state, "iss": token_service(runtime).issuer})
+    return _back(checked.redirect_uri, {"code": code, "state": checked.state, "iss": container_of(request).tokens.issuer})
 
 
 def _consent_screen(request: Request, session: Session, checked: oidc.AuthorizationRequest,
@@ -141,7 +142,7 @@ def consent_submit(
     party = session.get(RelyingParty, checked.client.client_id)
     assert party is not None
     consents.grant(session, party, account_id=current.account_id, scopes=checked.scope, now=runtime.clock.now())
-    return _code(session, runtime, checked, current)
+    return _code(request, session, runtime, checked, current)
 
 
 def _back(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
@@ -150,10 +151,10 @@ def _back(redirect_uri: str, params: dict[str, str | None]) -> RedirectResponse:
 
 
 @router.api_route("/oauth/userinfo", methods=["GET", "POST"], summary="Claims about the signed-in person")
-async def userinfo(request: Request, session: SessionDep, runtime: RuntimeDep) -> JSONResponse:
+async def userinfo(request: Request, session: SessionDep, tokens: TokensDep) -> JSONResponse:
     challenge = {"WWW-Authenticate": 'Bearer realm="ecert", error="invalid_token"'}
     try:
-        verified = token_service(runtime).verify(bearer_token(request))
+        verified = tokens.verify(bearer_token(request))
     except (InvalidToken, InvalidInput) as exc:
         return JSONResponse({"error": "invalid_token", "error_description": str(exc)}, status_code=401, headers=challenge)
     except Exception as exc:  # BearerRequired (no token at all)
@@ -170,13 +171,13 @@ async def userinfo(request: Request, session: SessionDep, runtime: RuntimeDep) -
 
 @router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
 def revoke(
-    session: SessionDep, runtime: RuntimeDep, token: Annotated[str, Form(max_length=8192)],
+    session: SessionDep, runtime: RuntimeDep, tokens: TokensDep, token: Annotated[str, Form(max_length=8192)],
     authorization: Annotated[str | None, Header()] = None, client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None, token_type_hint: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
         cid, secret = _client_auth(authorization, client_id, client_secret)
-        oidc.revoke(session, token_service(runtime), client_id=cid, client_secret=secret, token=token, now=runtime.clock.now())
+        oidc.revoke(session, tokens, client_id=cid, client_secret=secret, token=token, now=runtime.clock.now())
     except OAuthError as exc:
         return _oauth_error(exc)
     session.commit()
@@ -196,7 +197,7 @@ async def introspection(
             raise oidc.UnauthorizedClient("public clients cannot introspect")
     except OAuthError as exc:
         return _oauth_error(exc)
-    answer = await introspect(runtime, token)
+    answer = await introspect(runtime, container_of(request).tokens, token)
     if answer.get("active") and answer.get("client_id") != party.client_id:
         answer = {"active": False}  # a relying party learns only about its own tokens
     return JSONResponse(answer, headers=_NO_STORE)

@@ -10,41 +10,27 @@ import base64
 import logging
 import binascii
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, SessionDep
+from api.deps import AuthorityDep, RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from ca import errors as ca_errors
 from ca.ocsp import MAX_REQUEST_BYTES as OCSP_MAX
 from ca.seals import seal_history
-from ca.service import NoSealCertificate, authority_for
+from ca.service import NoSealCertificate
 from ca.tsa import MAX_REQUEST_BYTES as TSA_MAX
 from ecert.clock import as_utc
 from ecert.errors import InvalidInput
 from identity.tokens import DEFAULT_KEY_NAME, kid_for
 from keys import KeyNotFound, KeyRef
 
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[None]:
-    """Create the CA hierarchy if needed before serving, and keep CRLs and delegate certificates fresh."""
-    authority = authority_for(app.state.runtime)
-    try:
-        await run_in_threadpool(authority.bootstrap)
-    except Exception:  # noqa: BLE001  # Vault or the database is down: serve anyway (readyz says so), retry in the background
-        log.warning("the CA could not be loaded at startup; retrying in the background", exc_info=True)
-    authority.start_maintenance()
-    yield
-    await run_in_threadpool(authority.stop_maintenance)
-
-
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/pki", tags=["pki"], lifespan=lifespan)
+router = APIRouter(prefix="/pki", tags=["pki"])
 
 for _error in (ca_errors.ProfileViolation, ca_errors.InvalidCsr, ca_errors.UnknownDepartment, ca_errors.DepartmentDisabled,
                ca_errors.DuplicateDepartment, ca_errors.UnknownCertificate, ca_errors.AlreadyRevoked,
@@ -68,29 +54,29 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 @router.get("/ca/{name}.crt", summary="A CA certificate (DER)", response_class=Response)
-def ca_certificate(name: CaName, runtime: RuntimeDep) -> Response:
-    cert = authority_for(runtime).ca_certificate(name)
+def ca_certificate(name: CaName, authority: AuthorityDep) -> Response:
+    cert = authority.ca_certificate(name)
     return Response(cert.public_bytes(serialization.Encoding.DER), media_type="application/pkix-cert",
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/ca/{name}.pem", summary="A CA certificate (PEM)", response_class=Response)
-def ca_certificate_pem(name: CaName, runtime: RuntimeDep) -> Response:
-    cert = authority_for(runtime).ca_certificate(name)
+def ca_certificate_pem(name: CaName, authority: AuthorityDep) -> Response:
+    cert = authority.ca_certificate(name)
     return Response(cert.public_bytes(serialization.Encoding.PEM), media_type="application/x-pem-file",
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/chain.pem", summary="The issuing CA and the root (PEM), the chain for every seal", response_class=Response)
-def chain_pem(runtime: RuntimeDep) -> Response:
-    hierarchy = authority_for(runtime).hierarchy()
+def chain_pem(authority: AuthorityDep) -> Response:
+    hierarchy = authority.hierarchy()
     pem = hierarchy.issuing.pem + hierarchy.root.pem
     return Response(pem, media_type="application/x-pem-file", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/crl/{name}.crl", summary="The CA's current CRL (DER)", response_class=Response)
-def crl(name: CaName, runtime: RuntimeDep) -> Response:
-    der = authority_for(runtime).crl(name)
+def crl(name: CaName, authority: AuthorityDep) -> Response:
+    der = authority.crl(name)
     return Response(der, media_type="application/pkix-crl", headers={"Cache-Control": "public, max-age=60"})
 
 
@@ -99,28 +85,28 @@ def _ocsp_response(der: bytes) -> Response:
 
 
 @router.post("/ocsp", summary="OCSP responder (RFC 6960, POST)", response_class=Response)
-async def ocsp_post(request: Request, runtime: RuntimeDep) -> Response:
+async def ocsp_post(request: Request, authority: AuthorityDep) -> Response:
     body = await _body(request, OCSP_MAX)
-    return _ocsp_response(await run_in_threadpool(authority_for(runtime).ocsp, body or b""))
+    return _ocsp_response(await run_in_threadpool(authority.ocsp, body or b""))
 
 
 @router.get("/ocsp/{encoded:path}", summary="OCSP responder (RFC 6960, GET with the base64 request in the path)",
             response_class=Response)
-def ocsp_get(encoded: str, runtime: RuntimeDep) -> Response:
+def ocsp_get(encoded: str, authority: AuthorityDep) -> Response:
     try:
         der = base64.b64decode(encoded.replace("-", "+").replace("_", "/") + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         der = b""
-    return _ocsp_response(authority_for(runtime).ocsp(der[: OCSP_MAX + 1]))
+    return _ocsp_response(authority.ocsp(der[: OCSP_MAX + 1]))
 
 
 @router.post("/tsa", summary="Time-stamping authority (RFC 3161 over HTTP)", response_class=Response)
-async def tsa(request: Request, runtime: RuntimeDep) -> Response:
+async def tsa(request: Request, authority: AuthorityDep) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip() not in ("application/timestamp-query", ""):
         raise InvalidInput("send a DER TimeStampReq as application/timestamp-query")
     body = await _body(request, TSA_MAX)
-    reply = await run_in_threadpool(authority_for(runtime).tsa_respond, body or b"")
+    reply = await run_in_threadpool(authority.tsa_respond, body or b"")
     return Response(reply, media_type="application/timestamp-reply")
 
 

@@ -17,40 +17,25 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, SessionDep, get_session
+from api.deps import PiiDep, RuntimeDep, SessionDep, TokensDep, container_of, get_session
 from api.problems import problem_response, register_problem_type
-from api.ratelimit import Limiter, TokenBuckets, shared_limit
-from api.routes.licensing import licence_service
-from api.security import token_service
+from ecert.ratelimit import TokenBuckets
 from api.web import SESSION_COOKIE, STAFF_COOKIE, qr_svg, render, safe_next, see_other, set_cookie
 from certificates.blobs import BlobNotFound
-from certificates.holders import PiiVault
 from certificates.models import Licence
 from ecert.errors import EcertError, NotFound
 from ecert.runtime import Runtime
 from identity import accounts, counter, login
-from identity.admission import LoginAdmission, LoginBusy
+from identity.admission import LoginBusy
 from identity.models import LoginSession
 
-__all__ = ["router", "pii_for", "portal_session", "client_ip", "login_limit", "rate_limited", "licence_pdf_response",
-           "login_admission", "shed", "admitted"]
+__all__ = ["router", "portal_session", "client_ip", "rate_limited", "licence_pdf_response", "shed", "admitted"]
 
 for _error in (accounts.AccountExists, accounts.UnknownAccount, accounts.WrongCode, accounts.DocumentMismatch,
                login.LoginFailed, login.LoginLocked, login.SessionInvalid, LoginBusy):
     register_problem_type(_error.slug, _error.title, (_error.__doc__ or _error.title).strip())
 
 router = APIRouter(tags=["portal"], include_in_schema=False)
-
-
-def login_limit(runtime: Runtime) -> Limiter:
-    """Login and registration attempts per client address (counted in the database, shared by all workers),
-    checked before any password hashing."""
-    return runtime.service("login-limit", lambda rt: shared_limit(rt, "login", rt.settings.login_rate_per_second,
-                                                                  rt.settings.login_burst, direct=True))
-
-
-def pii_for(runtime: Runtime) -> PiiVault:
-    return runtime.service("pii", lambda rt: PiiVault(rt.keystore))
 
 
 def client_ip(request: Request) -> str:
@@ -79,19 +64,12 @@ def login_page(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 
 def rate_limited(request: Request) -> Response | None:
-    wait = login_limit(request.app.state.runtime).take(client_ip(request))
+    wait = container_of(request).login_limit.take(client_ip(request))
     if wait:
         response = render(request, "message.html", status_code=429, detail="too many attempts from this address; wait a moment")
         response.headers["Retry-After"] = TokenBuckets.retry_after(wait)
         return response
     return None
-
-
-def login_admission(runtime: Runtime) -> LoginAdmission:
-    """This worker's bound on logins in progress (``login_queue``, or sized from the hash rate)."""
-    settings = runtime.settings
-    return runtime.service("login-admission", lambda rt: LoginAdmission(
-        settings.login_queue, target_seconds=settings.login_latency_target_seconds, workers=settings.workers))
 
 
 def shed(request: Request, exc: LoginBusy, template: str, **context: Any) -> Response:
@@ -117,7 +95,7 @@ async def admitted(request: Request, step: PasswordStep, template: str, **contex
     """
     runtime: Runtime = request.app.state.runtime
     try:
-        with login_admission(runtime).admit():
+        with container_of(request).login_admission.admit():
             return await run_in_threadpool(_in_transaction, runtime, step)
     except LoginBusy as exc:
         return shed(request, exc, template, **context)
@@ -143,7 +121,7 @@ def _password_step(request: Request, session: Session, runtime: Runtime, login_n
     if (limited := rate_limited(request)) is not None:
         return limited
     try:
-        result = login.login_password(session, pii_for(runtime), login_name=login_name, password=password,
+        result = login.login_password(session, container_of(request).pii, login_name=login_name, password=password,
                                       now=runtime.clock.now(), ip=client_ip(request),
                                       user_agent=request.headers.get("user-agent", ""))
     except (login.LoginFailed, login.LoginLocked) as exc:
@@ -162,12 +140,12 @@ def code_page(request: Request, next: str | None = None) -> Response:  # noqa: A
 
 @router.post("/portal/login/code")
 def code_submit(
-    request: Request, session: SessionDep, runtime: RuntimeDep, code: Annotated[str, Form(max_length=32)],
+    request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep, code: Annotated[str, Form(max_length=32)],
     next: Annotated[str, Form(max_length=2000)] = "/portal",  # noqa: A002
 ) -> Response:
     target = safe_next(next, "/portal")
     try:
-        ref = login.login_second_factor(session, pii_for(runtime), cookie=request.cookies.get(SESSION_COOKIE, ""), code=code,
+        ref = login.login_second_factor(session, pii, cookie=request.cookies.get(SESSION_COOKIE, ""), code=code,
                                         now=runtime.clock.now(), ip=client_ip(request),
                                         user_agent=request.headers.get("user-agent", ""))
     except login.SessionInvalid:
@@ -201,7 +179,7 @@ def _register(request: Request, session: Session, runtime: Runtime, kind: str, *
               password: str, legal_representative: str) -> Response:
     if (limited := rate_limited(request)) is not None:
         return limited
-    now, pii = runtime.clock.now(), pii_for(runtime)
+    now, pii = runtime.clock.now(), container_of(request).pii
     try:
         if kind == "enterprise":
             view = accounts.register_enterprise(session, pii, name=name, credit_code=id_number, phone=phone, password=password,
@@ -221,11 +199,11 @@ def _register(request: Request, session: Session, runtime: Runtime, kind: str, *
 
 
 @router.get("/portal")
-def home(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+def home(request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep) -> Response:
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
-    pii, now = pii_for(runtime), runtime.clock.now()
+    pii, now = pii, runtime.clock.now()
     row = accounts.get_account(session, current.account_id)
     id_number = accounts.reveal_id_number(pii, row)
     phone = pii.open_many([row.phone_cipher])[0] if row.phone_cipher else None
@@ -236,34 +214,34 @@ def home(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response
 
 
 @router.get("/portal/totp")
-def totp_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+def totp_page(request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep) -> Response:
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
     issuer = runtime.settings.public_url.split("//")[-1]
-    enrolment = accounts.begin_totp(session, pii_for(runtime), current.account_id, issuer=f"ecert {issuer}")
+    enrolment = accounts.begin_totp(session, pii, current.account_id, issuer=f"ecert {issuer}")
     return render(request, "enrol.html", qr=qr_svg(enrolment.uri, size=200), secret=enrolment.secret)
 
 
 @router.post("/portal/totp/confirm")
-def totp_confirm(request: Request, session: SessionDep, runtime: RuntimeDep, code: Annotated[str, Form(max_length=32)]) -> Response:
+def totp_confirm(request: Request, session: SessionDep, runtime: RuntimeDep, pii: PiiDep, code: Annotated[str, Form(max_length=32)]) -> Response:
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
     try:
-        codes = accounts.confirm_totp(session, pii_for(runtime), current.account_id, code, now=runtime.clock.now())
+        codes = accounts.confirm_totp(session, pii, current.account_id, code, now=runtime.clock.now())
     except EcertError as exc:
         return render(request, "message.html", status_code=exc.status, detail=exc.detail)
     return render(request, "enrol.html", codes=codes)
 
 
 @router.get("/portal/qr")
-def counter_qr(request: Request, session: SessionDep, runtime: RuntimeDep, share: bool = False) -> Response:
+def counter_qr(request: Request, session: SessionDep, runtime: RuntimeDep, tokens: TokensDep, share: bool = False) -> Response:
     """My identity QR for a counter; ``share=1`` consents to that visit reading my e-licences."""
     current = portal_session(request, session, runtime)
     if current is None:
         return _to_login(request)
-    qr = counter.issue_qr(session, token_service(runtime), current, consent=share, now=runtime.clock.now())
+    qr = counter.issue_qr(session, tokens, current, consent=share, now=runtime.clock.now())
     session.commit()
     return render(request, "qr.html", qr=qr_svg(qr.token, size=300), token=qr.token, share=share)
 
@@ -307,7 +285,7 @@ def licence_pdf_response(request: Request, session: Session, licence: Licence | 
     try:
         if licence is None or licence.pdf_blob_key is None:
             raise NotFound("no such licence of yours")
-        store = licence_service(request.app.state.runtime).blobs  # the configured store, built once; hash checked
+        store = container_of(request).blobs  # the configured store, built once; hash checked
         data = store.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
     except (NotFound, BlobNotFound):
         return render(request, "message.html", status_code=404, detail="no such licence of yours")

@@ -1,51 +1,31 @@
 """The public transparency log (RFC 9162 style): signed tree heads, inclusion and consistency proofs.
 
 Everything here is public and read-only; hashes and signatures are base64 (as in RFC 6962's JSON
-API). The router's lifespan runs the background signer of tree heads and audit checkpoints.
+API). The background signer of tree heads and audit checkpoints
+(:class:`audit.publisher.Publisher`) is started by the container.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
 from audit import tlog
-from audit.publisher import Publisher
 from audit.treehead import log_id
 from ecert.errors import InvalidInput
-from ecert.runtime import Runtime
 
-__all__ = ["router", "publisher"]
+__all__ = ["router"]
 
 for _error in (tlog.LeafNotFound, tlog.TreeHeadNotFound, tlog.TreeSizeOutOfRange):
     register_problem_type(_error.slug, _error.title, _error.title)
 
 
-def publisher(runtime: Runtime) -> Publisher:
-    worker = runtime.service("audit.publisher", lambda rt: Publisher(rt.engine, rt.keystore, rt.clock))
-    worker.start()  # idempotent; restarts a worker an earlier app's shutdown stopped
-    return worker
-
-
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[None]:
-    runtime: Runtime = app.state.runtime
-    await run_in_threadpool(publisher, runtime)
-    yield
-    worker = runtime.services.get("audit.publisher")
-    if worker is not None:
-        await run_in_threadpool(worker.stop)
-
-
-router = APIRouter(prefix="/transparency", tags=["transparency"], lifespan=lifespan)
+router = APIRouter(prefix="/transparency", tags=["transparency"])
 _BIGINT = 2**63 - 1  # the database's integer range: larger numbers are refused with 422, not a 500
 
 

@@ -15,7 +15,7 @@ __all__ = ["register"]
 def cmd_blobs_orphans(args: argparse.Namespace, settings: Settings) -> int:
     from sqlmodel import Session
 
-    from api.routes.licensing import blob_store_for
+    from ecert.container import blob_store_for
     from certificates.orphans import collect_orphans, find_orphans
 
     store = blob_store_for(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ecert.commands.common import command_runtime, emit
+from ecert.commands.common import command_container, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
@@ -20,10 +20,9 @@ def _fingerprint(cert: Any) -> str:
 
 
 def cmd_ca_init(args: argparse.Namespace, settings: Settings) -> int:
-    from ca.service import authority_for
 
-    with command_runtime(settings) as runtime:
-        h = authority_for(runtime).bootstrap()
+    with command_container(settings) as container:
+        h = container.ca.bootstrap()
     data = {
         ca.name: {"subject": ca.certificate.subject.rfc4514_string(), "sha256": _fingerprint(ca.certificate),
                   "not_after": ca.certificate.not_valid_after_utc.isoformat(), "key": str(ca.key)}
@@ -36,12 +35,11 @@ def cmd_ca_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_department_add(args: argparse.Namespace, settings: Settings) -> int:
-    from ca.service import authority_for
     from ecert.db import session_scope
 
-    with command_runtime(settings) as runtime:
-        ca = authority_for(runtime)
-        with session_scope(runtime.engine) as session:
+    with command_container(settings) as container:
+        ca = container.ca
+        with session_scope(container.engine) as session:
             department, seal = ca.add_department(session, args.code, args.name, name_en=args.name_en, actor=ACTOR)
             data = {"code": department.code, "name": department.name, "name_en": department.name_en,
                     "seal": {"serial": seal.serial, "key": f"{seal.key_name}:v{seal.key_version}",
@@ -86,12 +84,11 @@ def _seal_view(row: Any) -> dict[str, Any]:
 
 
 def cmd_seal_renew(args: argparse.Namespace, settings: Settings) -> int:
-    from ca.service import authority_for
     from ecert.db import session_scope
 
-    with command_runtime(settings) as runtime:
-        with session_scope(runtime.engine) as session:
-            data = _seal_view(authority_for(runtime).renew_seal(session, args.code, actor=ACTOR, rotate=not args.same_key))
+    with command_container(settings) as container:
+        with session_scope(container.engine) as session:
+            data = _seal_view(container.ca.renew_seal(session, args.code, actor=ACTOR, rotate=not args.same_key))
     emit(args, data, f"new seal certificate {data['serial']} for {args.code} (key {data['key']}); the previous one stays valid")
     return 0
 
@@ -113,12 +110,11 @@ def cmd_seal_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cert_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from ca.service import authority_for
     from ecert.db import session_scope
 
-    with command_runtime(settings) as runtime:
-        ca = authority_for(runtime)
-        with session_scope(runtime.engine) as session:
+    with command_container(settings) as container:
+        ca = container.ca
+        with session_scope(container.engine) as session:
             row = ca.revoke(session, args.serial, args.reason, actor=ACTOR)
             data = _seal_view(row)
         ca.refresh_crls()

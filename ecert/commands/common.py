@@ -10,7 +10,7 @@ from typing import Any
 
 from ecert.settings import Settings
 
-__all__ = ["emit", "command_engine", "command_runtime"]
+__all__ = ["emit", "command_engine", "command_runtime", "command_container"]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -43,3 +43,13 @@ def command_runtime(settings: Settings) -> Iterator[Any]:
         runtime.close()
         if server is not None:
             server.stop()
+
+
+@contextmanager
+def command_container(settings: Settings) -> Iterator[Any]:
+    """The services (:class:`ecert.container.Container`) for one command, over :func:`command_runtime`; nothing is
+    started in the background."""
+    from ecert.container import Container
+
+    with command_runtime(settings) as runtime:
+        yield Container.build(runtime)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ecert.errors import InvalidInput
-from ecert.commands.common import command_engine, command_runtime, emit
+from ecert.commands.common import command_container, command_engine, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
@@ -72,10 +72,8 @@ def cmd_type_toggle(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_licence_bulk_run(args: argparse.Namespace, settings: Settings) -> int:
     from certificates.bulk import run_pending
 
-    from api.routes.licensing import licence_service
-
-    with command_runtime(settings) as runtime:
-        worked = run_pending(runtime.engine, licence_service(runtime).issuer, owner="cli")
+    with command_container(settings) as container:
+        worked = run_pending(container.engine, container.licences.issuer, owner="cli")
     emit(args, {"jobs": worked}, f"worked on {worked} bulk job(s)")
     return 0
 

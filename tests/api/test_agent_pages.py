@@ -15,7 +15,7 @@ from certificates.models import LicenceType
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import accounts
-from tests.api.test_identity_pages import browser, generous_limits  # noqa: F401 - the shared Chromium, limits lifted
+from tests.api.test_identity_pages import browser  # noqa: F401 - the shared Chromium
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
 from tests.identity.browser import CHROMIUM, Browser, Page
 from tests.identity.conftest import PASSWORD, person_id, phone_number, pii, uscc  # noqa: F401

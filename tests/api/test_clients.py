@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from api.routes.licensing import blob_store_for
+from ecert.container import blob_store_for
 from certificates.blobs import DatabaseBlobStore, FileBlobStore
 from ecert.runtime import Runtime
 from tests.identity.conftest import bearer, new_client, register_department, token_for

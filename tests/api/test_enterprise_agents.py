@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from api.ratelimit import TokenBuckets
 from audit.models import AuditEvent
 from ecert.db import session_scope
 from ecert.runtime import Runtime
@@ -32,7 +31,6 @@ class Portal:
 
 @pytest.fixture(autouse=True)
 def generous_limits(monkeypatch: pytest.MonkeyPatch, client: TestClient, runtime: Runtime) -> Iterator[None]:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
     client.cookies.clear()
     yield
     client.cookies.clear()

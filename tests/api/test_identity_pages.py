@@ -11,12 +11,10 @@ import pyotp
 import pytest
 from sqlalchemy.engine import Engine
 
-from api.ratelimit import TokenBuckets
 from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
-from ecert.runtime import Runtime
 from identity import accounts, counter
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
 from tests.identity.browser import CHROMIUM, Browser
@@ -32,9 +30,6 @@ def browser() -> Iterator[Browser]:
     chromium.close()
 
 
-@pytest.fixture(autouse=True)
-def generous_limits(monkeypatch: pytest.MonkeyPatch, runtime: Runtime) -> None:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
 
 
 def test_walk_in_flow(

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import uuid
+from typing import Any
 from collections.abc import Iterator
 
 import pyotp
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
-from api.ratelimit import TokenBuckets
+from ecert.ratelimit import TokenBuckets
 from audit.models import AuditEvent
 from certificates.holders import PiiVault
 from ecert.db import session_scope
@@ -29,7 +30,6 @@ REDIRECT = "http://localhost:8765/cb"
 
 @pytest.fixture(autouse=True)
 def generous_limits(monkeypatch: pytest.MonkeyPatch, client: TestClient, runtime: Runtime) -> Iterator[None]:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
     client.cookies.clear()  # the shared client keeps cookies; each request here names its own
     yield
     client.cookies.clear()
@@ -160,8 +160,8 @@ def test_lockout_does_not_enumerate(client: TestClient) -> None:
     assert locked.status_code == 429  # even the right password, while locked
 
 
-def test_login_attempts_are_rate_limited_per_address(client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(0.01, 3))
+def test_login_attempts_are_rate_limited_per_address(client: TestClient, swap: Any) -> None:
+    swap(client.app, login_limit=TokenBuckets(0.01, 3))
     statuses = [client.post("/portal/login", data={"login_name": person_id(), "password": "whatever 123"}).status_code
                 for _ in range(4)]
     assert statuses == [401, 401, 401, 429]

@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from jose import jws
 from jose.backends import ECKey
-
-from api.security import token_service
+from ecert.container import Container
 from ecert.runtime import Runtime
 from tests.certificates.conftest import BUSINESS_TYPE, uscc
 from tests.identity.conftest import bearer, new_client, token_for
@@ -100,7 +99,7 @@ def test_scopes_limit_what_a_client_does(client: TestClient, runtime: Runtime, t
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
 
 
-def test_no_or_bad_tokens_are_unauthenticated(client: TestClient, runtime: Runtime, two: tuple[Department, Department]) -> None:
+def test_no_or_bad_tokens_are_unauthenticated(client: TestClient, runtime: Runtime, container: Container, two: tuple[Department, Department]) -> None:
     a, _ = two
     url = f"/api/v1/licences/{a.licence_id}"
     missing = client.get(url)
@@ -118,7 +117,7 @@ def test_no_or_bad_tokens_are_unauthenticated(client: TestClient, runtime: Runti
         response = client.get(url, headers=bearer(token))
         assert response.status_code == 401, token
         assert response.headers["www-authenticate"].startswith('Bearer realm="ecert", error="invalid_token"')
-    expired = token_service(runtime).issue(
+    expired = container.tokens.issue(
         subject="cl_x", scopes=ALL, client_id="cl_x", department=a.code, acr="client-secret",
         now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1),
     ).token

@@ -14,28 +14,27 @@ from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
 from reportlab.pdfgen import canvas
-
-from ca.service import authority_for
+from ecert.container import Container
 from ecert.runtime import Runtime
-from tests.api.test_licence_authz import Department, issue
+from tests.api.test_licence_authz import Department
 from tests.certificates.conftest import uscc
 
 
 @pytest.fixture(scope="module")
-def nssdir(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def nssdir(runtime: Runtime, container: Container, tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("nss")
     root = directory / "root.pem"
-    root.write_bytes(authority_for(runtime).trust_anchors()[0].public_bytes(Encoding.PEM))
+    root.write_bytes(container.ca.trust_anchors()[0].public_bytes(Encoding.PEM))
     subprocess.run(["certutil", "-N", "-d", f"sql:{directory}", "--empty-password"], check=True, capture_output=True)
     subprocess.run(["certutil", "-A", "-d", f"sql:{directory}", "-n", "root", "-t", "CT,C,C", "-i", str(root)], check=True)
     return directory
 
 
-def _checks(pdf: bytes, runtime: Runtime, nssdir: Path, path: Path) -> tuple[str, bool, str]:
+def _checks(pdf: bytes, container: Container, nssdir: Path, path: Path) -> tuple[str, bool, str]:
     path.write_bytes(pdf)
     pdfsig = subprocess.run(["pdfsig", "-nssdir", f"sql:{nssdir}", "-no-ocsp", str(path)], capture_output=True, text=True,
                             timeout=60)
-    root = asn1_x509.Certificate.load(authority_for(runtime).trust_anchors()[0].public_bytes(Encoding.DER))
+    root = asn1_x509.Certificate.load(container.ca.trust_anchors()[0].public_bytes(Encoding.DER))
     settings = {"trust_roots": [root], "allow_fetching": False, "revocation_mode": "require"}
     trusted = True
     try:
@@ -57,7 +56,7 @@ def test_an_issued_licence_pdf_passes_three_independent_checks(client: TestClien
     dept = Department(client, runtime, f"P{uid.upper()}")
     pdf = client.get(f"/api/v1/licences/{dept.licence_id}/pdf", headers=dept.headers)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
-    pdfsig, trusted, qpdf = _checks(pdf.content, runtime, nssdir, tmp_path / "licence.pdf")
+    pdfsig, trusted, qpdf = _checks(pdf.content, client.app.state.container, nssdir, tmp_path / "licence.pdf")
     assert "Signature is Valid." in pdfsig and "Certificate is Trusted." in pdfsig, pdfsig
     assert trusted
     assert "No syntax or stream encoding errors" in qpdf
@@ -65,7 +64,7 @@ def test_an_issued_licence_pdf_passes_three_independent_checks(client: TestClien
     altered = bytearray(pdf.content)
     position = altered.find(b"/Contents", len(altered) // 3)
     altered[position - 40] ^= 0x01  # one byte inside the signed range
-    pdfsig, trusted, _ = _checks(bytes(altered), runtime, nssdir, tmp_path / "altered.pdf")
+    pdfsig, trusted, _ = _checks(bytes(altered), client.app.state.container, nssdir, tmp_path / "altered.pdf")
     assert "Signature is Valid." not in pdfsig and not trusted
 
 
@@ -92,7 +91,7 @@ def test_a_department_pdf_is_checked_and_sealed(client: TestClient, runtime: Run
     assert again.status_code == 200 and again.json()["id"] == created.json()["id"]  # a retry, not a duplicate
     pdf = client.get(f"/api/v1/licences/{created.json()['id']}/pdf", headers=dept.headers).content
     assert pdf.startswith(own[:8]) and len(pdf) > len(own)  # the department's document plus the seal revision
-    pdfsig, trusted, qpdf = _checks(pdf, runtime, nssdir, tmp_path / "own.pdf")
+    pdfsig, trusted, qpdf = _checks(pdf, client.app.state.container, nssdir, tmp_path / "own.pdf")
     assert "Signature is Valid." in pdfsig and "Certificate is Trusted." in pdfsig and trusted, pdfsig
 
     for bad in (b"not a pdf", _own_pdf()[:200], b"%PDF-1.7\n" + b"0" * 1000):
@@ -120,5 +119,5 @@ def test_a_bulk_job_seals_every_row(client: TestClient, runtime: Runtime, uid: s
     items = client.get(f"/api/v1/licences", headers=dept.headers).json()["items"]
     assert len(items) == 7
     pdf = client.get(f"/api/v1/licences/{items[0]['id']}/pdf", headers=dept.headers).content
-    pdfsig, trusted, _ = _checks(pdf, runtime, nssdir, tmp_path / "bulk.pdf")
+    pdfsig, trusted, _ = _checks(pdf, client.app.state.container, nssdir, tmp_path / "bulk.pdf")
     assert "Signature is Valid." in pdfsig and trusted

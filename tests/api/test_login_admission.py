@@ -10,18 +10,17 @@ import math
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from api.ratelimit import TokenBuckets
 from audit.models import AuditEvent
 from certificates.holders import PiiVault
 from ecert.db import session_scope
 from ecert.models import RateCount
-from ecert.runtime import Runtime
 from identity import counter, passwords
 from identity.admission import LoginAdmission, LoginBusy, hashes_per_second
 from identity.models import Account, LoginRecord, LoginSession, LoginThrottle
@@ -29,11 +28,10 @@ from tests.identity.conftest import PASSWORD, person_id, phone_number, pii  # no
 
 
 @pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch, client: TestClient, runtime: Runtime) -> Iterator[LoginAdmission]:
+def queue(client: TestClient, swap: Any) -> Iterator[LoginAdmission]:
     """A queue of two places (a full one says: retry in 1 s, as two checks take well under a second)."""
     admission = LoginAdmission(2)
-    monkeypatch.setitem(runtime.services, "login-admission", admission)
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
+    swap(client.app, login_admission=admission)
     client.cookies.clear()
     yield admission
     client.cookies.clear()

@@ -13,6 +13,7 @@ from jwcrypto import jwk, jwt
 from sqlmodel import Session
 
 from audit.models import AuditEvent
+from ecert.container import Container
 from ecert.runtime import Runtime
 from tests.identity.conftest import bearer, new_client, token_for
 
@@ -142,14 +143,13 @@ def test_metadata_names_the_endpoints(client: TestClient, runtime: Runtime, uid:
     jwt.JWT(jwt=issued.json()["access_token"], key=jwk.JWKSet.from_json(keys), algs=["ES256"])
 
 
-def test_rotation_keeps_old_tokens_working_over_http(client: TestClient, runtime: Runtime, uid: str) -> None:
-    from api.security import token_service
+def test_rotation_keeps_old_tokens_working_over_http(client: TestClient, runtime: Runtime, container: Container, uid: str) -> None:
 
     department = f"D{uid.upper()}"
     checker = new_client(runtime, department, ["identity:verify"])
     old = token_for(client, checker)
     old_kid = json.loads(base64.urlsafe_b64decode(old.split(".")[0] + "=="))["kid"]
-    token_service(runtime).keys.rotate()
+    container.tokens.keys.rotate()
     new = token_for(client, checker)
     new_kid = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"]
     assert new_kid != old_kid and new_kid.startswith("token-signing-v")

@@ -15,6 +15,7 @@ from ecert.runtime import Runtime, keystore_for
 from ecert.settings import Settings
 from keys import VaultCredentials
 from keys.openbao import ManagedOpenBao, free_port
+from tests.support.services import services_for
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -31,7 +32,7 @@ def test_readiness_follows_vault_seal_and_recovers(
     own = settings.model_copy(
         update={"vault_addr": server.addr, "vault_role_id": credentials.role_id, "vault_secret_id": SecretStr(credentials.secret_id or "")}
     )
-    app = create_app(Runtime(settings=own, engine=runtime.engine, keystore=keystore_for(own)))
+    app = create_app(services_for(Runtime(settings=own, engine=runtime.engine, keystore=keystore_for(own))))
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
         server.seal()
@@ -48,7 +49,7 @@ def test_readiness_follows_vault_seal_and_recovers(
 
 def test_readiness_reports_an_unreachable_database(runtime: Runtime) -> None:
     dead = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none", pool_timeout=1, connect_args={"connect_timeout": 1})
-    app = create_app(Runtime(settings=runtime.settings, engine=dead, keystore=runtime.keystore))
+    app = create_app(services_for(Runtime(settings=runtime.settings, engine=dead, keystore=runtime.keystore)))
     with TestClient(app) as client:
         response = client.get("/readyz")
     assert response.status_code == 503

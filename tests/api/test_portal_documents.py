@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ratelimit import TokenBuckets
 from ecert.runtime import Runtime
+from tests.support.services import services_for
 from tests.api.test_enterprise_agents import _register
 from tests.api.test_licence_authz import Department, issue
 
@@ -21,8 +21,7 @@ def files_client(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> 
     settings = runtime.settings.model_copy(update={"blob_store": "filesystem",
                                                    "blob_dir": tmp_path_factory.mktemp("blobs")})
     files_runtime = Runtime(settings=settings, engine=runtime.engine, keystore=runtime.keystore)
-    files_runtime.services["login-limit"] = TokenBuckets(1000, 1000)
-    with TestClient(create_app(files_runtime), raise_server_exceptions=False) as client:
+    with TestClient(create_app(services_for(files_runtime)), raise_server_exceptions=False) as client:
         yield client
 
 

@@ -12,6 +12,7 @@ from api.problems import PROBLEM_JSON
 from ecert.errors import Conflict
 from ecert.runtime import Runtime
 from keys import VaultUnavailable
+from tests.support.services import services_for
 
 
 class Body(BaseModel):
@@ -22,7 +23,7 @@ class Body(BaseModel):
 
 @pytest.fixture(scope="module")
 def probe_client(runtime: Runtime) -> TestClient:
-    app = create_app(runtime)
+    app = create_app(services_for(runtime))
 
     @app.post("/probe/echo")
     def echo(body: Body) -> Body:

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from api.app import create_app
-from api.routes.licensing import blob_store_for
+from ecert.container import blob_store_for
+from tests.support.services import services_for
 from audit.models import AuditEvent
 from certificates.blobs_s3 import S3BlobStore
 from certificates.orphans import collect_orphans, find_orphans
@@ -54,7 +55,7 @@ def bucket(s3_server: MotoS3, runtime: Runtime) -> str:
 
 @pytest.fixture(scope="module")
 def s3_client(runtime: Runtime, s3_server: MotoS3, bucket: str) -> Iterator[TestClient]:
-    with TestClient(create_app(s3_runtime(runtime, s3_server, bucket)), raise_server_exceptions=False) as client:
+    with TestClient(create_app(services_for(s3_runtime(runtime, s3_server, bucket))), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -106,7 +107,7 @@ def test_s3_down_answers_503_and_commits_nothing_then_the_retry_succeeds_once(
         runtime: Runtime, private_s3: MotoS3, uid: str) -> None:
     bucket = private_s3.new_bucket()
     s3 = s3_runtime(runtime, private_s3, bucket)
-    with TestClient(create_app(s3), raise_server_exceptions=False) as client:
+    with TestClient(create_app(services_for(s3)), raise_server_exceptions=False) as client:
         dept = Department(client, s3, f"O{uid.upper()}")
         private_s3.stop()
         key = uuid.uuid4().hex

@@ -3,6 +3,7 @@ rate limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.ratelimit import TokenBuckets
-from api.routes.verification import LookupShortcut, services
+from ecert.ratelimit import TokenBuckets
+from api.lookups import LookupShortcut
 from ecert.clock import SystemClock
 from ecert.db import make_engine, migrate
 from ecert.runtime import Runtime
@@ -23,9 +24,6 @@ from verify.link import LinkVerifier, VerificationCounter
 from verify.offline import verify_qr_offline
 
 
-@pytest.fixture(autouse=True)
-def generous_limit(runtime: Runtime) -> None:
-    services(runtime).buckets = TokenBuckets(1000, 1000)
 
 
 @pytest.mark.parametrize("name,outcome", [("valid", "valid"), ("revoked", "revoked"), ("suspended", "suspended"),
@@ -72,8 +70,9 @@ def test_page_escapes_what_it_shows(client: TestClient) -> None:
     assert "<img src=x" not in response.text
 
 
-def test_rate_limit(client: TestClient, runtime: Runtime) -> None:
-    services(runtime).buckets = TokenBuckets(0.5, 6)
+def test_rate_limit(client: TestClient, swap: Any) -> None:
+    verification = dataclasses.replace(client.app.state.container.verification, limiter=TokenBuckets(0.5, 6))
+    swap(client.app, verification=verification)
     codes = [client.get(f"/api/v1/verify/{'B' * 24}").status_code for _ in range(3)]  # not found costs 5
     assert codes[0] == 404 and 429 in codes
     limited = client.get(f"/api/v1/verify/{'B' * 24}")
@@ -161,21 +160,16 @@ def test_an_anonymous_lookup_takes_the_shortcut_and_gets_what_the_route_sends(cl
     assert direct.json()["checked_at"] and direct.headers["content-length"] == str(len(direct.content))
 
 
-def test_a_lookup_that_fails_in_the_shortcut_is_answered_by_the_route(client: TestClient, runtime: Runtime,
-                                                                       tmp_path: Path) -> None:
+def test_a_lookup_that_fails_in_the_shortcut_is_answered_by_the_route(client: TestClient, swap: Any, tmp_path: Path) -> None:
     """The register is gone (its database file moved away): the route reads again and answers with its problem."""
     engine = make_engine(f"sqlite:///{tmp_path / 'register.db'}")
     migrate(engine)
-    svc = services(runtime)
-    kept = svc.link, svc.lookups
     broken = LinkVerifier(engine, SystemClock(), public_url="https://ecert.example",
                           counter=VerificationCounter(engine, SystemClock(), every_seconds=3600))
-    svc.link, svc.lookups = broken, LookupBatcher(broken)
+    verification = dataclasses.replace(client.app.state.container.verification, link=broken, lookups=LookupBatcher(broken))
+    swap(client.app, verification=verification)
     engine.dispose()
     (tmp_path / "register.db").rename(tmp_path / "away.db")  # a new, empty file takes its place
-    try:
-        response = client.get(f"/api/v1/verify/{'D' * 24}")
-    finally:
-        svc.link, svc.lookups = kept
+    response = client.get(f"/api/v1/verify/{'D' * 24}")
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] and response.json()["type"] == "/problems/database-unavailable"

@@ -20,9 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from api.ratelimit import TokenBuckets
+from ecert.container import Container
 from api.routes.disclosures import PAGE_SIZE
-from api.routes.verification import services
 from audit import stats
 from audit.models import AuditEvent
 from certificates import access_log
@@ -41,10 +40,6 @@ from tests.verify.conftest import Issued, authority, issued, sealer  # noqa: F40
 REDIRECT = "http://localhost:8765/callback"
 
 
-@pytest.fixture(autouse=True)
-def generous_limits(monkeypatch: pytest.MonkeyPatch, runtime: Runtime) -> None:
-    monkeypatch.setitem(runtime.services, "login-limit", TokenBuckets(1000, 1000))
-    services(runtime).buckets = TokenBuckets(1000, 1000)
 
 
 @dataclass(frozen=True)
@@ -153,10 +148,10 @@ def test_identified_api_check_needs_a_purpose_and_is_recorded(
     assert missing.status_code == 404 and len(_rows(runtime.engine, a.licence_id)) == 2
 
 
-def test_anonymous_check_is_counted_not_recorded(client: TestClient, runtime: Runtime, holders: tuple[Holder, Holder],
+def test_anonymous_check_is_counted_not_recorded(client: TestClient, runtime: Runtime, container: Container, holders: tuple[Holder, Holder],
                                                  department: str) -> None:  # noqa: F811
     a, _ = holders
-    counts = services(runtime).counter
+    counts = container.verification.counter
 
     def verified() -> int:
         counts.flush()

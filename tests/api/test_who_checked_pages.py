@@ -17,7 +17,7 @@ from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
 from identity import counter, oidc
-from tests.api.test_identity_pages import browser, generous_limits  # noqa: F401 - Chromium, login limits
+from tests.api.test_identity_pages import browser  # noqa: F401 - Chromium
 from tests.api.test_who_checked import _holder
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
 from tests.identity.browser import CHROMIUM, Browser, Page

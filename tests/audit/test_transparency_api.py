@@ -34,6 +34,7 @@ from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import TransitKeyStore
 from keys.openbao import free_port
+from tests.support.services import services_for
 
 
 def _grow(engine: Engine, keystore: TransitKeyStore, uid: str, count: int) -> TreeHead:
@@ -96,7 +97,7 @@ def test_bad_requests_are_problems(client: TestClient, runtime: Runtime, uid: st
 def live_url(runtime: Runtime) -> Iterator[str]:
     """The real app served over HTTP on loopback, for the checker's URL mode."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(uvicorn.Config(create_app(services_for(runtime)), host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

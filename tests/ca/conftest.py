@@ -9,14 +9,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.service import CertificateAuthority, authority_for
+from ca.service import CertificateAuthority
+from ecert.container import Container
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
-def authority(runtime: Runtime) -> CertificateAuthority:
-    ca = authority_for(runtime)
+def authority(runtime: Runtime, container: Container) -> CertificateAuthority:
+    ca = container.ca
     ca.bootstrap()
     return ca
 

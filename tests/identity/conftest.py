@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from ca.departments import add_department, get_department
 from ca.errors import UnknownDepartment
-from ca.service import authority_for
+from ca.service import CertificateAuthority, ca_config
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity.clients import NewClient, create_client
@@ -27,7 +27,8 @@ def register_department(where: Engine | Runtime, code: str) -> None:
             get_department(session, code)
         except UnknownDepartment:
             if isinstance(where, Runtime):
-                authority_for(where).add_department(session, code, f"Department {code}", actor="test")
+                CertificateAuthority(engine=where.engine, keystore=where.keystore, clock=where.clock,
+                                     config=ca_config(where.settings)).add_department(session, code, f"Department {code}", actor="test")
             else:
                 add_department(session, code, f"Department {code}", actor="test", now=dt.datetime.now(dt.timezone.utc))
 

@@ -12,12 +12,11 @@ from jose import jws
 from jose.backends import ECKey
 from sqlalchemy.engine import Engine
 from sqlmodel import select
-
-from api.security import token_service
 from audit.models import AuditEvent
 from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
+from ecert.container import Container
 from ecert.db import session_scope
 from ecert.errors import NotFound
 from ecert.runtime import Runtime
@@ -53,8 +52,8 @@ def make_citizen(engine: Engine, pii: PiiVault) -> tuple[str, str, LoginSession]
 
 
 @pytest.fixture
-def tokens(runtime: Runtime) -> AccessTokens:
-    return token_service(runtime)
+def tokens(runtime: Runtime, container: Container) -> AccessTokens:
+    return container.tokens
 
 
 def _qr(engine: Engine, tokens: AccessTokens, citizen: LoginSession, *, consent: bool = False, at: dt.datetime | None = None) -> str:

@@ -7,8 +7,7 @@ import datetime as dt
 
 import pytest
 from fastapi.testclient import TestClient
-
-from api.security import token_service
+from ecert.container import Container
 from ecert.runtime import Runtime
 from tests.identity.conftest import bearer, new_client
 
@@ -18,10 +17,10 @@ from tests.identity.conftest import bearer, new_client
     (600, False),  # 10 min ahead: not yet valid here
     (-2 * 3600, False),  # 2 h behind: already expired here
 ])
-def test_tokens_from_a_skewed_replica(client: TestClient, runtime: Runtime, uid: str, skew_seconds: int,
+def test_tokens_from_a_skewed_replica(client: TestClient, runtime: Runtime, container: Container, uid: str, skew_seconds: int,
                                       accepted: bool) -> None:
     system = new_client(runtime, f"SK{uid.upper()}", ["licences:read"])
-    tokens = token_service(runtime)
+    tokens = container.tokens
     skewed_now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=skew_seconds)
     token = tokens.issue(subject=system.client.client_id, scopes=["licences:read"], client_id=system.client.client_id,
                          department=f"SK{uid.upper()}", acr="client-secret", now=skewed_now).token

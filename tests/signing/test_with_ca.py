@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
 
-from ca.service import CertificateAuthority, authority_for
+from ca.service import CertificateAuthority
+from ecert.container import Container
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from signing.sealer import PadesSealer
@@ -20,8 +21,8 @@ from tests.signing.conftest import PdfSig, licence, qpdf_check
 
 
 @pytest.fixture(scope="module")
-def authority(runtime: Runtime) -> CertificateAuthority:
-    ca = authority_for(runtime)
+def authority(runtime: Runtime, container: Container) -> CertificateAuthority:
+    ca = container.ca
     ca.bootstrap()
     return ca
 

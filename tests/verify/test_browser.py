@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.ratelimit import TokenBuckets
-from api.routes.verification import services
+from ecert.container import Container
 from ecert.runtime import Runtime
 from tests.audit.test_dashboard import _png_pixels
 from tests.verify.conftest import Issued
@@ -28,9 +27,8 @@ def _run(*args: str) -> str:
     ("revoked", "en", ["Revoked", "illegal business", "Status history", "Business licence"]),
     ("unknown", "en", ["No such licence", "Check that the link is complete"]),
 ])
-def test_page_in_headless_chromium(live_url: str, issued: Issued, runtime: Runtime, artifacts: Path, tmp_path: Path,
+def test_page_in_headless_chromium(live_url: str, issued: Issued, runtime: Runtime, container: Container, artifacts: Path, tmp_path: Path,
                                    case: str, lang: str, expected: list[str]) -> None:
-    services(runtime).buckets = TokenBuckets(1000, 1000)
     token = "Z" * 24 if case == "unknown" else issued.token(case)
     url = f"{live_url}/v/{token}?lang={lang}"
     shot = tmp_path / f"{case}.png"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.ratelimit import TokenBuckets
-from api.routes.verification import services
+from ecert.container import Container
 from ecert.cli import main
 from ecert.runtime import Runtime
 from tests.verify import hostile
@@ -58,9 +57,8 @@ def test_offline_forgery_and_bad_bundle(files: dict[str, Path], capsys: pytest.C
     assert main(["verify", str(files["pdf"])]) == 2  # neither --bundle nor --online
 
 
-def test_online_adds_live_status(files: dict[str, Path], issued: Issued, live_url: str, runtime: Runtime,
+def test_online_adds_live_status(files: dict[str, Path], issued: Issued, live_url: str, runtime: Runtime, container: Container,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    services(runtime).buckets = TokenBuckets(1000, 1000)
     code, out = _run(capsys, "verify", issued.licences["revoked"].qr_payload or "", "--bundle", str(files["bundle"]),
                      "--online", live_url, "--json")
     result = json.loads(out)

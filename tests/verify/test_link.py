@@ -8,6 +8,7 @@ import json
 
 from starlette.responses import JSONResponse
 
+from ecert.container import Container
 from verify.link import LinkVerifier
 from verify.model import Outcome, Verdict, VerdictJson
 from tests.verify.conftest import Issued
@@ -62,18 +63,16 @@ def test_verifications_are_counted_in_aggregate(link_verifier: LinkVerifier, iss
     assert sum(r.count for r in rows if r.dimension == "valid") >= 3
 
 
-def test_a_status_change_shows_at_once(link_verifier: LinkVerifier, runtime, uid) -> None:  # type: ignore[no-untyped-def]
+def test_a_status_change_shows_at_once(link_verifier: LinkVerifier, runtime, uid, container: Container) -> None:  # type: ignore[no-untyped-def]
     """Verdicts are remembered per record version: a change is visible on the very next lookup."""
     import datetime as dt
-
-    from ca.service import authority_for
     from certificates.lifecycle import Action
     from certificates import records
     from ecert.clock import SystemClock
     from ecert.db import session_scope
     from tests.verify.conftest import issue_for, new_department
 
-    authority = authority_for(runtime)
+    authority = container.ca
     from signing.sealer import PadesSealer
 
     code = new_department(runtime, authority)

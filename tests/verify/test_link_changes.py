@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from audit.tlog import sign_tree_head
-from ca.service import authority_for
 from certificates import records
 from certificates.changes import CHANNEL
 from certificates.issuance import Actor
 from certificates.lifecycle import Action
+from ecert.container import Container
 from ecert.clock import SystemClock
 from ecert.db import make_reader, session_scope
 from ecert.runtime import Runtime
@@ -44,8 +44,8 @@ def listening(runtime: Runtime) -> Iterator[LinkVerifier]:
 
 
 @pytest.fixture
-def fresh_licence(runtime: Runtime):  # type: ignore[no-untyped-def]
-    authority = authority_for(runtime)
+def fresh_licence(runtime: Runtime, container: Container):  # type: ignore[no-untyped-def]
+    authority = container.ca
     code = new_department(runtime, authority)
     [licence] = issue_for(runtime, authority, PadesSealer(runtime.keystore, authority, authority, authority), code)
     sign_tree_head(runtime.engine, runtime.keystore, SystemClock())  # verdicts are remembered once logged

@@ -15,14 +15,12 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from api.routes.licensing import licence_service
 from ca.models import Department
-from ca.service import authority_for
 from certificates.issuance import Actor, IssueRequest
 from certificates.types import add_type, parse_type_spec
 from certificates.views import licence_view
 from ecert.db import session_scope
-from ecert.runtime import Runtime
+from ecert.container import Container
 from identity.clients import create_client
 from identity.scopes import DEPARTMENT_SCOPES
 
@@ -56,12 +54,13 @@ class DemoInfo:
         ])
 
 
-def seed_demo(runtime: Runtime) -> DemoInfo | None:
+def seed_demo(container: Container) -> DemoInfo | None:
     """Seed the demo on an empty database; None when any department already exists."""
+    runtime = container.runtime
     with Session(runtime.engine) as session:
         if session.exec(select(Department).limit(1)).first() is not None:
             return None
-    ca = authority_for(runtime)
+    ca = container.ca
     now = runtime.clock.now()
     with session_scope(runtime.engine) as session:
         ca.add_department(session, DEMO_DEPARTMENT, "示例市市场监督管理局", name_en="Demo City Administration for Market Regulation",
@@ -70,7 +69,7 @@ def seed_demo(runtime: Runtime) -> DemoInfo | None:
                  actor=_ACTOR, now=now)
         client = create_client(session, name="demo department system", department=DEMO_DEPARTMENT,
                                scopes=list(DEPARTMENT_SCOPES), actor=_ACTOR, now=now)
-    service = licence_service(runtime)
+    service = container.licences
     request = IssueRequest(
         type_code="BL", holder_kind="enterprise", holder_name="示例科技有限公司", holder_id="91440101MA59C2XK1J",
         fields={"company": "示例科技有限公司", "legal_representative": "张三", "capital": 1000000,
