@@ -24,6 +24,7 @@ from ecert.errors import Unauthenticated
 from identity import passwords
 from identity.accounts import ACR_PASSWORD, ACR_TOTP, login_indexes
 from identity.models import Account, LoginRecord, LoginSession, LoginThrottle, RecoveryCode
+from identity.once import claim
 
 __all__ = [
     "MAX_FAILURES",
@@ -184,33 +185,38 @@ def login_second_factor(
     pending = resolve_session(session, cookie, now=now, allow_pending=True)
     if not pending.mfa_pending:
         raise SessionInvalid("this session needs no second factor")
-    account = session.get(Account, pending.account_id, with_for_update=True)
+    account = session.get(Account, pending.account_id)
     assert account is not None and account.totp_cipher is not None
     throttle = _throttle(session, "mfa:" + account.id)
     if _locked(throttle, now):
         raise LoginLocked("too many failed attempts; try again later", retry_after=int(LOCKOUT.total_seconds()))
     secret = pii.open_many([account.totp_cipher])[0]
     step = passwords.match_totp(secret, code, at=now, last_step=account.totp_last_step)
-    used_recovery = False
-    if step is None:
-        row = session.get(RecoveryCode, passwords.recovery_hash(account.id, code))
-        if row is not None and row.account_id == account.id and row.used_at is None:
-            row.used_at, used_recovery = now, True
-            session.add(row)
-    if step is None and not used_recovery:
+    used_recovery = step is None and _spend_recovery_code(session, account.id, code, now=now)
+    if (step is None or not _spend_totp_step(session, account.id, step)) and not used_recovery:
         _fail(session, throttle, account, reason="second-factor", ip=ip, ua=user_agent, now=now)
         raise LoginFailed("the code is not right")
-    if step is not None:
-        account.totp_last_step = step
-        session.add(account)
-    pending.revoked_at = now
-    session.add(pending)
+    if not claim(session, LoginSession, col(LoginSession.id) == pending.id, col(LoginSession.revoked_at).is_(None),
+                 values={"revoked_at": now}):
+        raise SessionInvalid("this login was finished by another request")
     ref = start_session(session, account, acr=ACR_TOTP, now=now, ip=ip, user_agent=user_agent)
     _succeed(session, throttle, account, ref, ip=ip, ua=user_agent, now=now)
     if used_recovery:
         record_event(session, action="identity.login.recovery-code", actor=f"account:{account.id}",
                      target=f"account:{account.id}", details={}, at=now)
     return ref
+
+
+def _spend_totp_step(session: Session, account_id: str, step: int) -> bool:
+    """Mark ``step`` used for the account unless it (or a later one) already is: one code per step, once."""
+    return claim(session, Account, col(Account.id) == account_id, col(Account.totp_last_step) < step,
+                 values={"totp_last_step": step})
+
+
+def _spend_recovery_code(session: Session, account_id: str, code: str, *, now: dt.datetime) -> bool:
+    """Use one of the account's recovery codes, if ``code`` is one still unused."""
+    return claim(session, RecoveryCode, col(RecoveryCode.code_hash) == passwords.recovery_hash(account_id, code),
+                 col(RecoveryCode.account_id) == account_id, col(RecoveryCode.used_at).is_(None), values={"used_at": now})
 
 
 def start_session(
