@@ -26,7 +26,7 @@ from ecert.clock import as_utc
 from ecert.errors import InvalidInput
 from certificates.access_log import parse_purpose
 from identity import consents
-from identity.grants import InvalidClient, InvalidRequest, InvalidScope, OAuthError
+from identity.grants import InvalidClient, InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient
 from identity.models import Account, AuthorizationCode, LoginSession, RefreshToken, RelyingParty, RevokedToken
 from identity.once import claim
 from identity.passwords import keyed_hash
@@ -37,6 +37,7 @@ __all__ = [
     "OIDC_SCOPES",
     "ID_TOKEN_TYPE",
     "InvalidGrant",
+    "UnauthorizedClient",
     "RelyingPartyView",
     "NewRelyingParty",
     "TokenSet",
@@ -65,12 +66,6 @@ class InvalidGrant(OAuthError):
     slug = "oauth-invalid-grant"
     title = "The grant (code or refresh token) is invalid, expired, used or revoked"
     error = "invalid_grant"
-
-
-class UnauthorizedClient(OAuthError):
-    slug = "oauth-unauthorized-client"
-    title = "The client may not use this grant"
-    error = "unauthorized_client"
 
 
 @dataclass(frozen=True)
