@@ -13,6 +13,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -104,14 +105,8 @@ def _fail(session: Session, row: LoginThrottle, account: Account | None, *, reas
             with session.begin_nested():
                 session.add(row)
         except IntegrityError:
-            row = session.get(LoginThrottle, row.key, with_for_update=True, populate_existing=True) or row
-    if as_utc(row.window_start) + FAILURE_WINDOW <= now:
-        row.failures, row.window_start = 0, now
-    row.failures += 1
-    locked = row.failures >= MAX_FAILURES
-    if locked:
-        row.locked_until, row.failures, row.window_start = now + LOCKOUT, 0, now
-    session.add(row)
+            pass
+    locked = _count_failure(session, row.key, now=now)
     target = f"account:{account.id}" if account is not None else None
     record_event(session, action="identity.login.failure", actor="anonymous", target=target,
                  details={"reason": reason, "locked": locked, "ip": ip}, at=now)
@@ -119,6 +114,26 @@ def _fail(session: Session, row: LoginThrottle, account: Account | None, *, reas
         session.add(LoginRecord(account_id=account.id, at=now, outcome="locked" if locked else "failure", ip=ip,
                                 user_agent=ua[:256]))
     session.flush()
+
+
+def _count_failure(session: Session, key: str, *, now: dt.datetime) -> bool:
+    """Count one failure of ``key`` in one UPDATE ... RETURNING, so no concurrent failure is lost (a read-then-write
+    loses counts on SQLite, where FOR UPDATE does nothing); True if this failure locks the name."""
+    table: sa.Table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    in_window = table.c.window_start > sa.literal(now - FAILURE_WINDOW, table.c.window_start.type)
+    restart = sa.literal(now, table.c.window_start.type)
+    count = session.execute(sa.update(table).where(table.c.key == key).values(
+        failures=sa.case((in_window, table.c.failures + 1), else_=1),
+        window_start=sa.case((in_window, table.c.window_start), else_=restart),
+    ).returning(table.c.failures)).scalar_one()
+    locked = count >= MAX_FAILURES
+    if locked:
+        session.execute(sa.update(table).where(table.c.key == key).values(
+            locked_until=now + LOCKOUT, failures=0, window_start=now))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, LoginThrottle) and obj.key == key:
+            session.expire(obj)
+    return locked
 
 
 def _find(session: Session, indexes: list[tuple[str, str]], *, staff: bool) -> Account | None:
