@@ -2,7 +2,8 @@
 
 ``current_principal`` turns ``Authorization: Bearer <jwt>`` into a Principal (401 problem
 ``unauthenticated`` with ``WWW-Authenticate: Bearer`` when missing or invalid);
-``require_scopes(...)`` adds the scope check (403 problem ``insufficient-scope``). A platform
+``require_scopes(...)`` adds the scope check (403 problem ``insufficient-scope``) and refuses writes by
+clients of a disabled department (403 problem ``department-disabled``). A platform
 administrator (a client without a department holding ``platform:admin``) passes every scope
 check; routes then make it name the department it acts for (``api.callers.department_for``).
 """
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import container_of
 from api.problems import register_problem_type
+from ca import departments
 from ecert.errors import Forbidden, Unauthenticated
 from identity.tokens import InvalidToken, VerifiedToken
 
@@ -26,6 +29,8 @@ __all__ = [
     "current_principal",
     "require_scopes",
     "InsufficientScope",
+    "DepartmentStopped",
+    "require_active_department",
     "BearerRequired",
     "CurrentPrincipal",
 ]
@@ -111,11 +116,40 @@ async def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+class DepartmentStopped(Forbidden):
+    """The caller's department is disabled: its clients may no longer change anything."""
+
+    slug = "department-disabled"
+    title = "The department is disabled"
+
+
+register_problem_type(DepartmentStopped.slug, DepartmentStopped.title, DepartmentStopped.__doc__ or "")
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def require_active_department(request: Request, principal: Principal) -> None:
+    """Refuse a write by a client of a disabled department, whenever its token was issued.
+
+    The department's status comes from the per-process cache of :mod:`ca.departments` (a database read
+    at most every ``STATUS_TTL_SECONDS`` per department, in a worker thread), so the hot path stays local.
+    """
+    if principal.department is None or request.method in _READS:
+        return
+    engine = request.app.state.runtime.engine
+    active = departments.cached_status(engine, principal.department)
+    if active is None:
+        active = await run_in_threadpool(departments.load_status, engine, principal.department)
+    if not active:
+        raise DepartmentStopped(f"department {principal.department} is disabled: its clients may no longer make changes")
+
+
 def require_scopes(*scopes: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A dependency: the caller, if it holds every one of ``scopes`` (admins hold them all)."""
-    async def checked(principal: CurrentPrincipal) -> Principal:
+    """A dependency: the caller, if it holds every one of ``scopes`` (admins hold them all) and, for a write,
+    its department (if any) is not disabled."""
+    async def checked(request: Request, principal: CurrentPrincipal) -> Principal:
         if not all(principal.allows(scope) for scope in scopes):
             raise InsufficientScope(scopes)
+        await require_active_department(request, principal)
         return principal
 
     checked.__name__ = "require_" + "_".join(s.replace(":", "_") for s in scopes)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from certificates import records
@@ -23,6 +23,7 @@ from ecert.clock import as_utc
 from ecert.errors import Conflict, InvalidInput, NotFound
 from identity import passwords
 from identity.models import Account, EnterpriseAgent, RecoveryCode
+from identity.once import claim
 
 __all__ = [
     "ACR_PASSWORD",
@@ -276,15 +277,17 @@ class WrongCode(InvalidInput):
 
 def confirm_totp(session: Session, pii: PiiVault, account_id: str, code: str, *, now: dt.datetime) -> list[str]:
     """Turn on TOTP when ``code`` matches the pending secret; returns fresh recovery codes (shown once)."""
-    row = get_account(session, account_id, for_update=True)
-    if row.totp_pending_cipher is None:
+    row = get_account(session, account_id)
+    pending = row.totp_pending_cipher
+    if pending is None:
         raise InvalidInput("start TOTP enrolment first")
-    secret = pii.open_many([row.totp_pending_cipher])[0]
+    secret = pii.open_many([pending])[0]
     step = passwords.match_totp(secret, code, at=now, last_step=0)
     if step is None:
         raise WrongCode("the code does not match; check the phone's clock and try the next code")
-    row.totp_cipher, row.totp_pending_cipher, row.totp_last_step = row.totp_pending_cipher, None, step
-    session.add(row)
+    if not claim(session, Account, col(Account.id) == row.id, col(Account.totp_pending_cipher) == pending,
+                 values={"totp_cipher": pending, "totp_pending_cipher": None, "totp_last_step": step}):
+        raise WrongCode("this enrolment was already confirmed (or restarted): log in with the app's next code")
     for old in session.exec(select(RecoveryCode).where(RecoveryCode.account_id == row.id)):
         session.delete(old)
     codes = passwords.new_recovery_codes()

@@ -1,5 +1,7 @@
 """OAuth 2.0 grants, without HTTP: the client credentials grant (RFC 6749 §4.4) for now.
 
+A client of a disabled department authenticates but gets no token (``unauthorized_client``).
+
 Failures raise :class:`OAuthError` carrying the RFC 6749 §5.2 ``error`` code; the route answers
 them in OAuth's own JSON shape. A failed client authentication is audited by
 :func:`identity.clients.authenticate` in the caller's transaction, so the caller must commit
@@ -14,6 +16,7 @@ from typing import ClassVar
 from sqlmodel import Session
 
 from audit.trail import record_event
+from ca.departments import get_department
 from ecert.errors import EcertError
 from identity.clients import authenticate
 from identity.scopes import parse_scopes
@@ -25,6 +28,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidClient",
     "InvalidScope",
+    "UnauthorizedClient",
     "UnsupportedGrantType",
     "client_credentials_grant",
 ]
@@ -58,6 +62,12 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class UnauthorizedClient(OAuthError):
+    slug = "oauth-unauthorized-client"
+    title = "The client may not use this grant"
+    error = "unauthorized_client"
+
+
 class UnsupportedGrantType(OAuthError):
     slug = "oauth-unsupported-grant-type"
     title = "Only the client_credentials grant is supported here"
@@ -77,6 +87,11 @@ def client_credentials_grant(
     client = authenticate(session, client_id, client_secret, now=now)
     if client is None:
         raise InvalidClient("client authentication failed")
+    if client.department is not None and get_department(session, client.department).disabled_at is not None:
+        record_event(session, action="identity.client.auth-failed", actor=f"client:{client.client_id}",
+                     target=f"client:{client.client_id}", department=client.department,
+                     details={"reason": "department-disabled"}, at=now)
+        raise UnauthorizedClient(f"department {client.department} is disabled: its clients get no tokens")
     requested = parse_scopes(scope)
     refused = [s for s in requested if s not in client.scopes]
     if refused:

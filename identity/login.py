@@ -13,6 +13,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -24,6 +25,7 @@ from ecert.errors import Unauthenticated
 from identity import passwords
 from identity.accounts import ACR_PASSWORD, ACR_TOTP, login_indexes
 from identity.models import Account, LoginRecord, LoginSession, LoginThrottle, RecoveryCode
+from identity.once import claim
 
 __all__ = [
     "MAX_FAILURES",
@@ -103,14 +105,8 @@ def _fail(session: Session, row: LoginThrottle, account: Account | None, *, reas
             with session.begin_nested():
                 session.add(row)
         except IntegrityError:
-            row = session.get(LoginThrottle, row.key, with_for_update=True, populate_existing=True) or row
-    if as_utc(row.window_start) + FAILURE_WINDOW <= now:
-        row.failures, row.window_start = 0, now
-    row.failures += 1
-    locked = row.failures >= MAX_FAILURES
-    if locked:
-        row.locked_until, row.failures, row.window_start = now + LOCKOUT, 0, now
-    session.add(row)
+            pass
+    locked = _count_failure(session, row.key, now=now)
     target = f"account:{account.id}" if account is not None else None
     record_event(session, action="identity.login.failure", actor="anonymous", target=target,
                  details={"reason": reason, "locked": locked, "ip": ip}, at=now)
@@ -118,6 +114,26 @@ def _fail(session: Session, row: LoginThrottle, account: Account | None, *, reas
         session.add(LoginRecord(account_id=account.id, at=now, outcome="locked" if locked else "failure", ip=ip,
                                 user_agent=ua[:256]))
     session.flush()
+
+
+def _count_failure(session: Session, key: str, *, now: dt.datetime) -> bool:
+    """Count one failure of ``key`` in one UPDATE ... RETURNING, so no concurrent failure is lost (a read-then-write
+    loses counts on SQLite, where FOR UPDATE does nothing); True if this failure locks the name."""
+    table: sa.Table = LoginThrottle.__table__  # type: ignore[attr-defined]
+    in_window = table.c.window_start > sa.literal(now - FAILURE_WINDOW, table.c.window_start.type)
+    restart = sa.literal(now, table.c.window_start.type)
+    count = session.execute(sa.update(table).where(table.c.key == key).values(
+        failures=sa.case((in_window, table.c.failures + 1), else_=1),
+        window_start=sa.case((in_window, table.c.window_start), else_=restart),
+    ).returning(table.c.failures)).scalar_one()
+    locked = count >= MAX_FAILURES
+    if locked:
+        session.execute(sa.update(table).where(table.c.key == key).values(
+            locked_until=now + LOCKOUT, failures=0, window_start=now))
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, LoginThrottle) and obj.key == key:
+            session.expire(obj)
+    return locked
 
 
 def _find(session: Session, indexes: list[tuple[str, str]], *, staff: bool) -> Account | None:
@@ -184,33 +200,38 @@ def login_second_factor(
     pending = resolve_session(session, cookie, now=now, allow_pending=True)
     if not pending.mfa_pending:
         raise SessionInvalid("this session needs no second factor")
-    account = session.get(Account, pending.account_id, with_for_update=True)
+    account = session.get(Account, pending.account_id)
     assert account is not None and account.totp_cipher is not None
     throttle = _throttle(session, "mfa:" + account.id)
     if _locked(throttle, now):
         raise LoginLocked("too many failed attempts; try again later", retry_after=int(LOCKOUT.total_seconds()))
     secret = pii.open_many([account.totp_cipher])[0]
     step = passwords.match_totp(secret, code, at=now, last_step=account.totp_last_step)
-    used_recovery = False
-    if step is None:
-        row = session.get(RecoveryCode, passwords.recovery_hash(account.id, code))
-        if row is not None and row.account_id == account.id and row.used_at is None:
-            row.used_at, used_recovery = now, True
-            session.add(row)
-    if step is None and not used_recovery:
+    used_recovery = step is None and _spend_recovery_code(session, account.id, code, now=now)
+    if (step is None or not _spend_totp_step(session, account.id, step)) and not used_recovery:
         _fail(session, throttle, account, reason="second-factor", ip=ip, ua=user_agent, now=now)
         raise LoginFailed("the code is not right")
-    if step is not None:
-        account.totp_last_step = step
-        session.add(account)
-    pending.revoked_at = now
-    session.add(pending)
+    if not claim(session, LoginSession, col(LoginSession.id) == pending.id, col(LoginSession.revoked_at).is_(None),
+                 values={"revoked_at": now}):
+        raise SessionInvalid("this login was finished by another request")
     ref = start_session(session, account, acr=ACR_TOTP, now=now, ip=ip, user_agent=user_agent)
     _succeed(session, throttle, account, ref, ip=ip, ua=user_agent, now=now)
     if used_recovery:
         record_event(session, action="identity.login.recovery-code", actor=f"account:{account.id}",
                      target=f"account:{account.id}", details={}, at=now)
     return ref
+
+
+def _spend_totp_step(session: Session, account_id: str, step: int) -> bool:
+    """Mark ``step`` used for the account unless it (or a later one) already is: one code per step, once."""
+    return claim(session, Account, col(Account.id) == account_id, col(Account.totp_last_step) < step,
+                 values={"totp_last_step": step})
+
+
+def _spend_recovery_code(session: Session, account_id: str, code: str, *, now: dt.datetime) -> bool:
+    """Use one of the account's recovery codes, if ``code`` is one still unused."""
+    return claim(session, RecoveryCode, col(RecoveryCode.code_hash) == passwords.recovery_hash(account_id, code),
+                 col(RecoveryCode.account_id) == account_id, col(RecoveryCode.used_at).is_(None), values={"used_at": now})
 
 
 def start_session(

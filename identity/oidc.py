@@ -26,8 +26,9 @@ from ecert.clock import as_utc
 from ecert.errors import InvalidInput
 from certificates.access_log import parse_purpose
 from identity import consents
-from identity.grants import InvalidClient, InvalidRequest, InvalidScope, OAuthError
+from identity.grants import InvalidClient, InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient
 from identity.models import Account, AuthorizationCode, LoginSession, RefreshToken, RelyingParty, RevokedToken
+from identity.once import claim
 from identity.passwords import keyed_hash
 from identity.scopes import format_scopes, parse_scopes
 from identity.tokens import AccessTokens, InvalidToken
@@ -36,6 +37,7 @@ __all__ = [
     "OIDC_SCOPES",
     "ID_TOKEN_TYPE",
     "InvalidGrant",
+    "UnauthorizedClient",
     "RelyingPartyView",
     "NewRelyingParty",
     "TokenSet",
@@ -64,12 +66,6 @@ class InvalidGrant(OAuthError):
     slug = "oauth-invalid-grant"
     title = "The grant (code or refresh token) is invalid, expired, used or revoked"
     error = "invalid_grant"
-
-
-class UnauthorizedClient(OAuthError):
-    slug = "oauth-unauthorized-client"
-    title = "The client may not use this grant"
-    error = "unauthorized_client"
 
 
 @dataclass(frozen=True)
@@ -224,18 +220,18 @@ def exchange_code(
     redirect_uri: str | None, code_verifier: str | None, now: dt.datetime,
 ) -> TokenSet:
     party = authenticate_party(session, client_id, client_secret)
-    row = session.get(AuthorizationCode, keyed_hash("code", code or ""), with_for_update=True)
+    row = session.get(AuthorizationCode, keyed_hash("code", code or ""))
     if row is None or row.client_id != party.client_id or as_utc(row.expires_at) <= now:
         raise InvalidGrant("the code is unknown or expired")
-    if row.used_at is not None:  # a replayed code: revoke what it gave (RFC 6749 §4.1.2)
-        _revoke_family_of_code(session, row, now=now)
-        raise InvalidGrant("the code was already used")
+    if row.used_at is not None:
+        raise _replayed_code(session, row, now=now)
     if row.redirect_uri != redirect_uri:
         raise InvalidGrant("redirect_uri differs from the authorization request")
     if not code_verifier or not _VERIFIER.match(code_verifier) or not secrets.compare_digest(_s256(code_verifier), row.code_challenge):
         raise InvalidGrant("the PKCE code_verifier does not match")
-    row.used_at = now
-    session.add(row)
+    if not claim(session, AuthorizationCode, col(AuthorizationCode.code_hash) == row.code_hash,
+                 col(AuthorizationCode.used_at).is_(None), values={"used_at": now}):
+        raise _replayed_code(session, row, now=now)  # a concurrent request redeemed it first
     if consents.needed(session, row.account_id, party.client_id, parse_scopes(row.scope)):
         raise InvalidGrant("the holder's consent to this scope was revoked")
     account = session.get(Account, row.account_id)
@@ -244,6 +240,12 @@ def exchange_code(
     return _issue(session, tokens, account, client_id=party.client_id, scope=row.scope, acr=row.acr, session_id=row.session_id,
                   auth_time=as_utc(row.auth_time), family=family, nonce=row.nonce, id_token=True, now=now,
                   grant="authorization_code", code_hash=row.code_hash)
+
+
+def _replayed_code(session: Session, code: AuthorizationCode, *, now: dt.datetime) -> InvalidGrant:
+    """A code used twice: revoke the tokens it gave (RFC 6749 §4.1.2); the error to raise."""
+    _revoke_family_of_code(session, code, now=now)
+    return InvalidGrant("the code was already used")
 
 
 def _revoke_family_of_code(session: Session, code: AuthorizationCode, *, now: dt.datetime) -> None:
@@ -293,14 +295,11 @@ def refresh(
     scope: str | None, now: dt.datetime,
 ) -> TokenSet:
     party = authenticate_party(session, client_id, client_secret)
-    row = session.get(RefreshToken, keyed_hash("refresh", refresh_token or ""), with_for_update=True)
+    row = session.get(RefreshToken, keyed_hash("refresh", refresh_token or ""))
     if row is None or row.client_id != party.client_id:
         raise InvalidGrant("unknown refresh token")
     if row.rotated_at is not None and row.revoked_at is None:
-        _revoke_family(session, row.family_id, now=now)
-        record_event(session, action="identity.token.refresh-reuse", actor=f"client:{row.client_id}",
-                     target=f"account:{row.account_id}", details={"family": row.family_id}, at=now)
-        raise InvalidGrant("refresh token reused: the session's tokens are revoked")
+        raise _reused(session, row, now=now)
     if row.revoked_at is not None or as_utc(row.expires_at) <= now:
         raise InvalidGrant("the refresh token is revoked or expired")
     login = session.get(LoginSession, row.session_id)
@@ -314,11 +313,21 @@ def refresh(
         raise InvalidGrant("the account is disabled")
     if consents.needed(session, row.account_id, row.client_id, wanted):
         raise InvalidGrant("the holder revoked their consent to this app")
-    row.rotated_at = now
-    session.add(row)
+    if not claim(session, RefreshToken, col(RefreshToken.token_hash) == row.token_hash, col(RefreshToken.rotated_at).is_(None),
+                 col(RefreshToken.revoked_at).is_(None), values={"rotated_at": now}):
+        session.refresh(row)  # a concurrent request rotated (or revoked) it first
+        raise _reused(session, row, now=now) if row.revoked_at is None else InvalidGrant("the refresh token is revoked")
     return _issue(session, tokens, account, client_id=row.client_id, scope=format_scopes(wanted), acr=row.acr,
                   session_id=row.session_id, auth_time=as_utc(row.auth_time), family=row.family_id, nonce=None,
                   id_token="openid" in wanted, now=now, grant="refresh_token")
+
+
+def _reused(session: Session, row: RefreshToken, *, now: dt.datetime) -> InvalidGrant:
+    """A rotated refresh token presented again: revoke its whole family, audited; the error to raise."""
+    _revoke_family(session, row.family_id, now=now)
+    record_event(session, action="identity.token.refresh-reuse", actor=f"client:{row.client_id}",
+                 target=f"account:{row.account_id}", details={"family": row.family_id}, at=now)
+    return InvalidGrant("refresh token reused: the session's tokens are revoked")
 
 
 def _revoke_family(session: Session, family: str, *, now: dt.datetime) -> None:

@@ -143,3 +143,41 @@ def test_holder_reads_and_identified_checks(client: TestClient, world: dict[str,
     assert client.get(f"/api/v1/verify/{token}", headers=world["a"].headers).status_code == 422
     assert client.get(f"/api/v1/verify/{token}?purpose=service", headers=world["a"].headers).status_code == 404
     assert client.post("/api/v1/verify/pdf", headers=bearer(FORGED), content=b"%PDF").status_code == 401
+
+
+def test_a_disabled_department_gets_no_tokens_and_changes_nothing(client: TestClient, runtime: Runtime,
+                                                                  world: dict[str, Any], uid: str) -> None:
+    """Disabling a department stops it at once in this process: its clients get no new token (OAuth
+    ``unauthorized_client``), and every write route refuses the tokens they already hold (403
+    ``department-disabled``, or ``insufficient-scope`` where the client never had the scope); reads still work."""
+    d = Department(client, runtime, f"D{uid.upper()}")
+    other = new_client(runtime, d.code, ALL, name="D's other system")
+    job = client.post("/api/v1/bulk-jobs", headers={**d.headers, "Idempotency-Key": f"job-{uid}"}, json={
+        "type_code": d.type_code, "rows": [{"holder": {"kind": "enterprise", "name": "x", "id_number": "bad"}, "fields": {}}]})
+    assert job.status_code == 202, job.text
+    before = client.get(f"/api/v1/licences/{d.licence_id}", headers=d.headers).json()
+    assert client.post(f"/api/v1/departments/{d.code}/disable", headers=world["admin"]).status_code == 200
+
+    form = {"grant_type": "client_credentials", "client_id": other.client.client_id, "client_secret": other.secret}
+    refused = client.post("/oauth/token", data=form)
+    assert refused.status_code == 400 and refused.json()["error"] == "unauthorized_client", refused.text
+    extra = {**world["extra"], "job_id": job.json()["id"], "client_id": other.client.client_id}
+    failures, stopped = [], []
+    for method, path in _routes(client):
+        if PUBLIC.match(path) or method == "GET" or path == "/oauth/userinfo":  # userinfo: a person's read
+            continue
+        response = _call(client, method, _fill(path, d, extra), d.headers)
+        kind = response.json().get("type") if response.headers.get("content-type", "").endswith("json") else None
+        if response.status_code != 403 or kind not in ("/problems/department-disabled", "/problems/insufficient-scope"):
+            failures.append(f"disabled {method} {path}: {response.status_code} {response.text[:120]}")
+        elif kind == "/problems/department-disabled":
+            stopped.append(path)
+    assert not failures, "\n".join(failures)
+    for path in ("/api/v1/licences", "/api/v1/licences/{licence_id}/amend", "/api/v1/licences/{licence_id}/revoke",
+                 "/api/v1/licence-types", "/api/v1/bulk-jobs", "/api/v1/bulk-jobs/{job_id}/cancel"):
+        assert path in stopped, path
+    after = client.get(f"/api/v1/licences/{d.licence_id}", headers=d.headers)
+    assert after.status_code == 200  # reads are not writes
+    assert (after.json()["status"], after.json()["fields"], after.json()["superseded_by"]) == (
+        before["status"], before["fields"], None)
+    assert client.get(f"/api/v1/bulk-jobs/{job.json()['id']}", headers=d.headers).json()["cancel_requested"] is False

@@ -143,6 +143,47 @@ def test_concurrent_failures_on_a_new_name_all_count(engine: Engine, pii: PiiVau
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: _attempt(engine, pii, name, "wrong password!"), range(4)))
     assert answers == ["login-failed"] * 4  # the racing first inserts of the throttle row do not fail a request
-    if engine.dialect.name == "postgresql":  # rows locked FOR UPDATE: no failure is lost (SQLite may lose a count)
-        assert _attempt(engine, pii, name, "wrong password!") == "login-failed"
-        assert _attempt(engine, pii, name, "wrong password!") == "login-locked"
+    # each failure is counted by one conditional UPDATE, so none is lost on either database
+    assert _attempt(engine, pii, name, "wrong password!") == "login-failed"
+    assert _attempt(engine, pii, name, "wrong password!") == "login-locked"
+
+
+def _wrong_code(secret: str, at: dt.datetime) -> str:
+    valid = {passwords.totp_code(secret, at + dt.timedelta(seconds=s)) for s in (-30, 0, 30)}
+    return next(c for c in (f"{n:06d}" for n in range(1000)) if c not in valid)
+
+
+def test_parallel_wrong_second_factors_all_count(engine: Engine, pii: PiiVault) -> None:
+    """Guessing TOTP codes in parallel gains nothing: every wrong code is counted, so the lockout comes on time."""
+    import threading
+
+    account_id, id_number, _ = _register(engine, pii)
+    secret, _ = _enrol(engine, pii, account_id)
+    later = NOW + dt.timedelta(minutes=2)
+    pending = [_attempt(engine, pii, id_number, PASSWORD, later) for _ in range(login.MAX_FAILURES + 2)]
+    assert all(isinstance(p, login.LoginResult) for p in pending)
+    first = pending.pop(0)
+    assert isinstance(first, login.LoginResult)
+    with session_scope(engine) as session, pytest.raises(login.LoginFailed):  # the account's failure count exists now
+        login.login_second_factor(session, pii, cookie=first.session.cookie, code=_wrong_code(secret, later), now=later)
+    barrier, answers = threading.Barrier(login.MAX_FAILURES), []
+
+    def guess(result: login.LoginResult) -> None:
+        barrier.wait()
+        with session_scope(engine) as session:
+            try:
+                login.login_second_factor(session, pii, cookie=result.session.cookie, code=_wrong_code(secret, later), now=later)
+            except (login.LoginFailed, login.LoginLocked) as exc:
+                session.commit()
+                answers.append(exc.slug)
+
+    threads = [threading.Thread(target=guess, args=(p,)) for p in pending[:-1]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(answers)) <= ["login-failed", "login-locked"] and len(answers) == login.MAX_FAILURES
+    last = pending[-1]
+    assert isinstance(last, login.LoginResult)
+    with session_scope(engine) as session, pytest.raises(login.LoginLocked):  # even the right code waits out the lockout
+        login.login_second_factor(session, pii, cookie=last.session.cookie, code=passwords.totp_code(secret, later), now=later)
