@@ -39,6 +39,9 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "vault-unavailable": ("The key service (Vault) is unavailable", "Vault is sealed or unreachable; retry later."),
     "vault-auth-failed": ("The key service rejected ecert's credentials", "Operators must fix Vault credentials."),
     "database-unavailable": ("The database is unavailable", "The database cannot be reached; retry later."),
+    "idempotency-key-required": ("An Idempotency-Key header is required",
+                                 "Issuing requests must carry a unique Idempotency-Key header (e.g. a UUID); "
+                                 "retry with the same key to get the same result."),
     "key-not-found": ("No such key in Vault", "A key ecert expected in Vault is missing."),
     "key-operation-denied": ("The key service refused the operation", "Vault's policy forbids it."),
     "key-export-forbidden": ("Private keys cannot be exported", "Keys never leave Vault."),

@@ -4,8 +4,11 @@
 * A worker *claims* a job with a lease (one process at a time), then issues pending rows in
   chunks: each chunk is one transaction (licences, row results, counters, audit) with batched
   Vault calls (holder encryption, QR signatures, PDF seals).
-* Each row's licence carries the idempotency key ``bulk:<job>:<row>`` (unique per department),
-  so a restart mid-job resumes where it stopped with no duplicate and no loss.
+* Each row's licence carries ``bulk_item = <job>:<row>`` (unique), a column apart from clients'
+  Idempotency-Keys, so a restart mid-job resumes where it stopped with no duplicate and no loss,
+  and no client key can make a row point at another licence.
+* A submission carries the client's Idempotency-Key: the same key and rows answer with the same job,
+  the same key with other rows is refused.
 * Cancellation is checked between chunks; rows not yet issued end as ``cancelled``.
 """
 
@@ -23,7 +26,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from audit import record_event
-from certificates.issuance import Actor, IssueRequest, Issuer, Prepared
+from certificates.holders import HolderKind, normalise_holder_id
+from certificates.issuance import (
+    Actor, IdempotencyKeyReused, IdempotentRequestInProgress, IssueRequest, Issuer, Prepared, fingerprint,
+)
 from certificates.models import BulkJob, BulkJobItem, Licence
 from certificates.types import get_type
 from ecert.db import session_scope
@@ -34,6 +40,7 @@ __all__ = [
     "JobNotFound",
     "JobFinished",
     "create_job",
+    "submit_job",
     "get_job",
     "job_items",
     "cancel_job",
@@ -69,10 +76,28 @@ def _row_request(row: Any, index: int) -> dict[str, Any]:
     }
 
 
-def create_job(
-    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any]
-) -> BulkJob:
-    """Store a job and its rows (holder IDs encrypted) for the background worker."""
+def _normalised_row(payload: dict[str, Any]) -> list[Any]:
+    """A row as it will be issued (trimmed name, canonical ID, start in UTC), for the submission's fingerprint."""
+    holder_id = payload["id"]
+    try:
+        holder_id = normalise_holder_id(HolderKind(payload["kind"]), holder_id)
+    except (ValueError, InvalidInput):
+        pass  # the row fails when issued; its raw ID still tells it apart
+    start = payload["valid_from"]
+    try:
+        start = dt.datetime.fromisoformat(start).astimezone(dt.timezone.utc).isoformat() if start else None
+    except (TypeError, ValueError):
+        pass
+    return [payload["kind"], payload["name"].strip(), holder_id, payload["fields"], start]
+
+
+def submit_job(
+    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any],
+    idempotency_key: str | None,
+) -> tuple[BulkJob, bool]:
+    """Store a job and its rows (holder IDs encrypted) for the background worker: (job, False); or, when
+    ``idempotency_key`` already made a job of the same rows, (that job, True). IdempotencyKeyReused when the key
+    came with other rows."""
     if actor.department is not None and actor.department != department_code:
         raise JobNotFound(f"no department {department_code} among yours")
     if not 0 < len(rows) <= MAX_ROWS:
@@ -80,13 +105,24 @@ def create_job(
         raise InvalidInput(detail, errors=[{"pointer": "#/rows", "detail": detail}])
     licence_type = get_type(session, department_code=department_code, code=type_code)
     payloads = [_row_request(row, i) for i, row in enumerate(rows)]
+    digest = fingerprint([[licence_type.code, licence_type.version], [_normalised_row(p) for p in payloads]])
+    existing = _job_for_key(session, department_code, idempotency_key, digest)
+    if existing is not None:
+        return existing, True
     ciphers = issuer.pii.seal_many([p.pop("id") for p in payloads])
     now = issuer.clock.now()
     job = BulkJob(
         id=uuid.uuid4().hex, department_code=department_code, type_code=type_code, type_version=licence_type.version,
         status="queued", total=len(rows), created_by=actor.subject, created_at=now, updated_at=now,
+        idempotency_key=idempotency_key, request_fingerprint=digest if idempotency_key else None,
     )
     session.add(job)
+    try:
+        session.flush()  # a concurrent submission with the same key stops here, before its rows are written
+    except sa.exc.IntegrityError as exc:
+        raise IdempotentRequestInProgress(
+            f"a bulk job with Idempotency-Key {idempotency_key!r} is being submitted; retry to get it"
+        ) from exc
     for i, (payload, cipher) in enumerate(zip(payloads, ciphers)):
         session.add(BulkJobItem(job_id=job.id, row=i, status="pending", payload={**payload, "id_cipher": cipher}))
     record_event(
@@ -94,6 +130,25 @@ def create_job(
         department=department_code, details={"type": type_code, "rows": len(rows)}, at=now,
     )
     session.flush()
+    return job, False
+
+
+def create_job(
+    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any],
+    idempotency_key: str | None = None,
+) -> BulkJob:
+    """:func:`submit_job`'s job (the new one, or the one the key made before)."""
+    return submit_job(session, issuer, actor, department_code=department_code, type_code=type_code, rows=rows,
+                      idempotency_key=idempotency_key)[0]
+
+
+def _job_for_key(session: Session, department_code: str, key: str | None, digest: str) -> BulkJob | None:
+    """The job a key already made for the same rows; IdempotencyKeyReused when it was made for other rows."""
+    if not key:
+        return None
+    job = session.exec(select(BulkJob).where(BulkJob.department_code == department_code, BulkJob.idempotency_key == key)).first()
+    if job is not None and job.request_fingerprint != digest:
+        raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used for a different bulk job ({job.id})")
     return job
 
 
@@ -162,8 +217,8 @@ def _prepare_chunk(
     ids = issuer.pii.open_many([i.payload["id_cipher"] for i in items])
     ready = []
     for item, raw_id in zip(items, ids):
-        key = f"bulk:{job.id}:{item.row}"
-        existing = session.exec(select(Licence).where(Licence.department_code == job.department_code, Licence.idempotency_key == key)).first()
+        key = f"{job.id}:{item.row}"
+        existing = session.exec(select(Licence).where(Licence.bulk_item == key)).first()
         if existing is not None:
             item.status, item.licence_id = "issued", existing.id
             job.succeeded += 1
@@ -173,7 +228,7 @@ def _prepare_chunk(
             valid_from = dt.datetime.fromisoformat(p["valid_from"]) if p.get("valid_from") else None
             request = IssueRequest(
                 type_code=job.type_code, type_version=job.type_version, holder_kind=p["kind"], holder_name=p["name"],
-                holder_id=raw_id, fields=p["fields"], valid_from=valid_from, idempotency_key=key,
+                holder_id=raw_id, fields=p["fields"], valid_from=valid_from, bulk_item=key,
             )
             ready.append((item, issuer.prepare(session, actor, job.department_code, request)))
         except (InvalidInput, ValueError) as exc:

@@ -33,7 +33,10 @@ from ecert.clock import Clock
 from ecert.errors import Conflict, Forbidden, InvalidInput
 from keys import KeyStore
 
-__all__ = ["Actor", "IssueRequest", "Prepared", "Issuer", "IdempotencyKeyReused", "IdempotentRequestInProgress", "fingerprint", "with_key"]
+__all__ = [
+    "Actor", "IssueRequest", "Prepared", "Issuer", "IdempotencyKeyReused", "IdempotentRequestInProgress",
+    "IdempotencyKeyRequired", "require_key", "fingerprint", "with_key",
+]
 
 
 class IdempotentRequestInProgress(Conflict):
@@ -44,6 +47,24 @@ class IdempotentRequestInProgress(Conflict):
 class IdempotencyKeyReused(InvalidInput):
     slug = "idempotency-key-reused"
     title = "The Idempotency-Key was already used for a different request"
+
+
+class IdempotencyKeyRequired(InvalidInput):
+    """An issuing request came without an Idempotency-Key, so a retry could issue a second licence."""
+
+    slug = "idempotency-key-required"
+    status = 400
+    title = "An Idempotency-Key header is required"
+
+
+def require_key(key: str | None) -> str:
+    """The request's Idempotency-Key; IdempotencyKeyRequired when there is none."""
+    if not key or not key.strip():
+        raise IdempotencyKeyRequired(
+            "send an Idempotency-Key header with a value unique to this request (e.g. a UUID, at most 128 "
+            "characters); retrying with the same key returns the same result instead of issuing again"
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,7 @@ class IssueRequest:
     supersedes_id: str | None = None
     associated_number: str | None = None
     document: bytes | None = field(default=None, repr=False)  # the department's own PDF, sealed instead of rendering
+    bulk_item: str | None = None  # ``<job>:<row>`` of a bulk job's row: its own key, apart from clients' keys
 
 
 def fingerprint(body: Any) -> str:
@@ -264,6 +286,7 @@ class Issuer:
             supersedes_id=p.request.supersedes_id,
             associated_number=p.request.associated_number,
             idempotency_key=p.request.idempotency_key,
+            bulk_item=p.request.bulk_item,
             request_fingerprint=p.fingerprint,
         )
 

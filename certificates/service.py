@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from certificates import records
 from certificates.blobs import BlobStore
-from certificates.bulk import BulkWorker, cancel_job, create_job
+from certificates.bulk import BulkWorker, cancel_job, submit_job
 from certificates.grouping import GroupCommit
 from certificates.issuance import Actor, IssueRequest, Issuer
 from certificates.lifecycle import Action
@@ -82,9 +82,11 @@ class LicenceService:
             raise NoDocument(f"licence {licence.number} has no stored PDF")
         return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
-    def submit_bulk(self, session: Session, actor: Actor, *, department: str, type_code: str, rows: list[Any]) -> BulkJob:
-        job = create_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows)
-        return job
+    def submit_bulk(self, session: Session, actor: Actor, *, department: str, type_code: str, rows: list[Any],
+                    idempotency_key: str) -> tuple[BulkJob, bool]:
+        """The job for this Idempotency-Key and whether it was submitted before (:func:`certificates.bulk.submit_job`)."""
+        return submit_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows,
+                          idempotency_key=idempotency_key)
 
     def cancel_bulk(self, session: Session, actor: Actor, job_id: str) -> BulkJob:
         return cancel_job(session, actor, job_id, self.clock.now())

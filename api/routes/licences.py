@@ -14,7 +14,7 @@ from api.routes import bulk_jobs, licence_types
 from api.routes.licensing import actor_of, department_for, licence_service, lifespan
 from api.security import Principal, require_scopes
 from certificates import records
-from certificates.issuance import IssueRequest
+from certificates.issuance import IssueRequest, require_key
 from certificates.lifecycle import Action
 from ecert.errors import PayloadTooLarge
 
@@ -56,7 +56,7 @@ class AmendIn(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-@router.post("", status_code=201, summary="Issue one e-licence (idempotent with Idempotency-Key)")
+@router.post("", status_code=201, summary="Issue one e-licence (Idempotency-Key required)")
 def issue(body: IssueIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     return _issue(body, None, principal, session, runtime, response, idempotency_key)
@@ -83,12 +83,13 @@ def issue_with_document(
 
 def _issue(body: IssueIn, document: bytes | None, principal: Principal, session: Any, runtime: Any, response: Response,
            idempotency_key: str | None) -> dict[str, Any]:
+    key = require_key(idempotency_key)
     service = licence_service(runtime)
     actor = actor_of(principal)
     request = IssueRequest(
         type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
-        valid_from=body.valid_from, idempotency_key=idempotency_key, document=document,
+        valid_from=body.valid_from, idempotency_key=key, document=document,
     )
     licence, replayed = service.issue_grouped(session, actor, department_for(actor, body.department), request)
     if replayed:
@@ -126,9 +127,10 @@ def get_pdf(licence_id: str, principal: Reading, session: SessionDep, runtime: R
 @router.post("/{licence_id}/amend", status_code=201, summary="Amend: issue a new version that supersedes this one")
 def amend(licence_id: str, body: AmendIn, principal: Issuing, session: SessionDep, runtime: RuntimeDep,
           response: Response, idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    key = require_key(idempotency_key)
     service = licence_service(runtime)
     new, old, replayed = service.amend(session, actor_of(principal), licence_id, fields=body.fields,
-                                       holder_name=body.holder_name, reason=body.reason, idempotency_key=idempotency_key)
+                                       holder_name=body.holder_name, reason=body.reason, idempotency_key=key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
