@@ -173,3 +173,28 @@ def test_one_key_one_job_however_the_rows_are_written(
     with Session(engine) as session:
         count = session.execute(sa.text("SELECT count(*) FROM bulk_job WHERE department_code = :d"), {"d": department})
         assert count.scalar() == 1
+
+
+def test_the_upgrade_moves_rows_keys_apart_and_leaves_clients_keys(tmp_path: Any) -> None:
+    from alembic import command
+
+    from ecert.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    config = alembic_config(engine)
+    command.upgrade(config, "heads")
+    command.downgrade(config, "certificates@0af2768c38f6")  # the schema before bulk_item
+    now = dt.datetime.now(dt.timezone.utc)
+    common = {"type_code": "BL", "type_version": 1, "department_code": "D", "holder_kind": "person", "holder_name": "x",
+              "holder_id_cipher": "c", "holder_index": "i", "fields": "{}", "fields_digest": "d", "status": "valid",
+              "valid_from": now, "issued_at": now, "updated_at": now}
+    rows = [("r", "bulk:job1", "bulk:job1:0"), ("c", "client:d", "bulk:job1:1"), ("k", "client:d", "plain")]
+    with engine.begin() as connection:
+        for ident, issuer_name, key in rows:
+            connection.execute(sa.table("licence", *map(sa.column, ["id", "number", "token", "issued_by", "idempotency_key", *common]))
+                               .insert().values(id=ident, number=ident, token=ident, issued_by=issuer_name, idempotency_key=key, **common))
+    migrate(engine)
+    with engine.connect() as connection:
+        moved = connection.execute(sa.text("SELECT id, idempotency_key, bulk_item FROM licence ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in moved] == [("c", "bulk:job1:1", None), ("k", "plain", None), ("r", None, "job1:0")]
