@@ -10,6 +10,12 @@
 * A submission carries the client's Idempotency-Key: the same key and rows answer with the same job,
   the same key with other rows is refused.
 * Cancellation is checked between chunks; rows not yet issued end as ``cancelled``.
+* The lease holder beats a heartbeat every few seconds while it works, so when its process dies
+  another worker takes the job over once the heartbeat has been silent for ``SILENCE``, not only
+  when the two-minute lease runs out.
+* An outage (Vault, blob store) backs the job off exponentially (``retry_at``), and until a chunk
+  succeeds again each try issues a single row, so a failing store does not burn a chunk's worth
+  of licence numbers and Vault signatures every second.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +39,7 @@ from certificates.issuance import (
 )
 from certificates.models import BulkJob, BulkJobItem, Licence
 from certificates.types import get_type
+from ecert.clock import Clock
 from ecert.db import session_scope
 from ecert.errors import Conflict, EcertError, InvalidInput, NotFound, ServiceUnavailable
 
@@ -52,6 +60,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 MAX_ROWS = 20_000
 LEASE = dt.timedelta(minutes=2)
+HEARTBEAT = dt.timedelta(seconds=5)
+SILENCE = 3 * HEARTBEAT  # a lease holder not heard of for this long is taken to be dead
+BACKOFF_FIRST, BACKOFF_MAX = dt.timedelta(seconds=2), dt.timedelta(minutes=5)
 FINAL = ("completed", "cancelled")
 
 
@@ -184,18 +195,45 @@ def cancel_job(session: Session, actor: Actor, job_id: str, now: dt.datetime) ->
 
 # -- processing ---------------------------------------------------------------------------
 def _claim(engine: Engine, job_id: str, owner: str, now: dt.datetime) -> bool:
-    """Take (or renew) the job's lease; False if another worker holds it or it is finished."""
+    """Take (or renew) the job's lease; False if it is finished, backing off, or held by a worker that is alive
+    (its lease running and its heartbeat heard within ``SILENCE``)."""
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(BulkJob)
             .where(
                 col(BulkJob.id) == job_id,
                 col(BulkJob.status).in_(("queued", "running")),
-                sa.or_(col(BulkJob.lease_until).is_(None), col(BulkJob.lease_until) < now, col(BulkJob.lease_owner) == owner),
+                sa.or_(col(BulkJob.retry_at).is_(None), col(BulkJob.retry_at) <= now),
+                sa.or_(col(BulkJob.lease_until).is_(None), col(BulkJob.lease_until) < now, col(BulkJob.lease_owner) == owner,
+                       col(BulkJob.heartbeat_at) < now - SILENCE),
             )
-            .values(status="running", lease_owner=owner, lease_until=now + LEASE, updated_at=now)
+            .values(status="running", lease_owner=owner, lease_until=now + LEASE, heartbeat_at=now, updated_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _heartbeat(engine: Engine, job_id: str, owner: str, clock: Clock) -> Iterator[None]:
+    """While the body runs, mark the job's lease as alive every ``HEARTBEAT`` (a thread of its own, so a long
+    chunk keeps its lease; a dead process falls silent and loses it)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                with session_scope(engine) as session:
+                    session.execute(sa.update(BulkJob).where(col(BulkJob.id) == job_id, col(BulkJob.lease_owner) == owner)
+                                    .values(heartbeat_at=clock.now()))
+            except Exception:  # noqa: BLE001 - a missed beat only risks a takeover, which leases make safe
+                log.warning("bulk job %s: heartbeat failed", job_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"ecert-bulk-heartbeat-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(session: Session, job: BulkJob, status: str, now: dt.datetime) -> None:
@@ -241,6 +279,12 @@ def _prepare_chunk(
 def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chunk: int = 50,
                 should_stop: Callable[[], bool] = lambda: False) -> str:
     """Work on a job until it is done, cancelled, or ``should_stop``; return its status."""
+    with _heartbeat(engine, job_id, owner, issuer.clock):
+        return _process(engine, issuer, job_id, owner=owner, chunk=chunk, should_stop=should_stop)
+
+
+def _process(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chunk: int,
+             should_stop: Callable[[], bool]) -> str:
     while not should_stop():
         now = issuer.clock.now()
         if not _claim(engine, job_id, owner, now):
@@ -255,7 +299,7 @@ def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chun
                 return "cancelled"
             items = list(session.exec(
                 select(BulkJobItem).where(BulkJobItem.job_id == job_id, BulkJobItem.status == "pending")
-                .order_by(col(BulkJobItem.row)).limit(chunk)
+                .order_by(col(BulkJobItem.row)).limit(1 if job.failures else chunk)  # after an outage: one row first
             ).all())
             if not items:
                 _finish(session, job, "completed", now)
@@ -266,7 +310,7 @@ def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chun
             for (item, _), licence in zip(ready, licences):
                 item.status, item.licence_id = "issued", licence.id
             job.succeeded += len(licences)
-            job.updated_at, job.last_error = now, None
+            job.updated_at, job.last_error, job.failures, job.retry_at = now, None, 0, None
             for item in items:
                 session.add(item)
             session.add(job)
@@ -286,19 +330,26 @@ def run_pending(engine: Engine, issuer: Issuer, *, owner: str, should_stop: Call
         try:
             process_job(engine, issuer, job_id, owner=owner, should_stop=should_stop)
             worked += 1
-        except ServiceUnavailable as exc:  # Vault or database down: keep the job, retry later
-            _note_error(engine, job_id, exc)
+        except ServiceUnavailable as exc:  # Vault, blob store or database down: keep the job, retry later
+            _back_off(engine, job_id, exc, issuer.clock.now())
             log.warning("bulk job %s paused: %s", job_id, exc.detail)
             break
         except EcertError as exc:
-            _note_error(engine, job_id, exc)
+            _back_off(engine, job_id, exc, issuer.clock.now())
             log.error("bulk job %s: %s", job_id, exc.detail)
     return worked
 
 
-def _note_error(engine: Engine, job_id: str, exc: EcertError) -> None:
+def _back_off(engine: Engine, job_id: str, exc: EcertError, now: dt.datetime) -> None:
+    """Record the failure, free the lease, and keep every worker off the job for 2 s, 4 s, 8 s ... up to 5 min."""
     with session_scope(engine) as session:
-        session.execute(sa.update(BulkJob).where(col(BulkJob.id) == job_id).values(last_error=exc.detail[:500], lease_until=None))
+        job = session.get(BulkJob, job_id, with_for_update=True)
+        if job is None:
+            return
+        job.failures += 1
+        job.retry_at = now + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(job.failures - 1, 16))
+        job.last_error, job.lease_until, job.updated_at = exc.detail[:500], None, now
+        session.add(job)
 
 
 class BulkWorker:

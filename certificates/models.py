@@ -139,6 +139,9 @@ class BulkJob(SQLModel, table=True):
     cancel_requested: bool = False
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: dt.datetime | None = Field(default=None, sa_type=_TS)
+    heartbeat_at: dt.datetime | None = Field(default=None, sa_type=_TS)  # the lease holder's last sign of life
+    failures: int = 0  # outages in a row (Vault, blob store): the next try waits longer and issues one row
+    retry_at: dt.datetime | None = Field(default=None, sa_type=_TS)  # no worker takes the job before this
     last_error: str | None = Field(default=None, max_length=500)
     created_by: str = Field(max_length=128)
     created_at: dt.datetime = Field(sa_type=_TS)

@@ -12,10 +12,10 @@ from sqlmodel import Session, select
 
 from certificates.blobs import DatabaseBlobStore
 from certificates.bulk import (
-    BulkWorker, JobFinished, JobNotFound, cancel_job, create_job, get_job, job_items, process_job, run_pending, submit_job,
+    LEASE, SILENCE, BulkWorker, JobFinished, JobNotFound, cancel_job, create_job, get_job, job_items, process_job, run_pending, submit_job,
 )
 from certificates.issuance import Actor, IdempotencyKeyReused, Issuer
-from certificates.models import BulkJobItem, Licence, LicenceType
+from certificates.models import BulkJob, BulkJobItem, Licence, LicenceType
 from ecert.clock import FixedClock
 from ecert.db import session_scope
 from ecert.errors import ServiceUnavailable
@@ -198,3 +198,25 @@ def test_the_upgrade_moves_rows_keys_apart_and_leaves_clients_keys(tmp_path: Any
         moved = connection.execute(sa.text("SELECT id, idempotency_key, bulk_item FROM licence ORDER BY id")).all()
     engine.dispose()
     assert [tuple(r) for r in moved] == [("c", "bulk:job1:1", None), ("k", "plain", None), ("r", None, "job1:0")]
+
+
+def test_a_dead_workers_job_is_taken_over_when_its_heartbeat_stops(
+    engine: Engine, keystore: TransitKeyStore, seal_keys: TransitSealKeys, actor: Actor, department: str,
+    licence_type: LicenceType,
+) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc))
+    issuer = Issuer(keystore=keystore, clock=clock, blobs=DatabaseBlobStore(), seal_keys=seal_keys, sealer=None,
+                    public_url="https://ecert.example")
+    with session_scope(engine) as session:
+        job = create_job(session, issuer, actor, department_code=department, type_code="BL", rows=rows(6))
+    stop_after_one = iter([False, True])  # the first worker issues one chunk, then its process "dies"
+    assert process_job(engine, issuer, job.id, owner="dead", chunk=2, should_stop=lambda: next(stop_after_one)) == "running"
+    with session_scope(engine) as session:  # as a killed process leaves it: lease held, no release
+        session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(lease_owner="dead", lease_until=clock.now() + LEASE))
+    clock.advance(SILENCE - dt.timedelta(seconds=1))
+    assert process_job(engine, issuer, job.id, owner="other", chunk=2) == "running"  # still heard of recently
+    clock.advance(dt.timedelta(seconds=2))  # silent for longer than SILENCE, long before the lease ends
+    assert SILENCE + dt.timedelta(seconds=1) < LEASE
+    assert process_job(engine, issuer, job.id, owner="other", chunk=2) == "completed"
+    issued = licences_of(engine, department)
+    assert len(issued) == 6 and len({l.bulk_item for l in issued}) == 6
