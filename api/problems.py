@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ecert.errors import EcertError, ServiceUnavailable
+from ecert.errors import EcertError, OutcomeUnknown, ServiceUnavailable, commit_fate_unknown
 from ecert.logs import request_id_var
 
 __all__ = ["PROBLEM_JSON", "problem_response", "install_problem_handlers", "PROBLEM_TYPES", "json_pointer"]
@@ -38,7 +38,12 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "service-unavailable": ("Service temporarily unavailable", "A dependency is down; retry later."),
     "vault-unavailable": ("The key service (Vault) is unavailable", "Vault is sealed or unreachable; retry later."),
     "vault-auth-failed": ("The key service rejected ecert's credentials", "Operators must fix Vault credentials."),
-    "database-unavailable": ("The database is unavailable", "The database cannot be reached; retry later."),
+    "database-unavailable": ("The database is unavailable", "The database cannot be reached; nothing was changed."),
+    "outcome-unknown": (OutcomeUnknown.title, "The database connection was lost while the change was committed: it "
+                        "may have been saved. Retry with the same Idempotency-Key to get its result."),
+    "idempotency-key-required": ("An Idempotency-Key header is required",
+                                 "Issuing requests must carry a unique Idempotency-Key header (e.g. a UUID); "
+                                 "retry with the same key to get the same result."),
     "key-not-found": ("No such key in Vault", "A key ecert expected in Vault is missing."),
     "key-operation-denied": ("The key service refused the operation", "Vault's policy forbids it."),
     "key-export-forbidden": ("Private keys cannot be exported", "Keys never leave Vault."),
@@ -134,6 +139,12 @@ def _statement_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a lost database: "nothing was changed" only when the failure came before any COMMIT was sent."""
+    if commit_fate_unknown(exc):
+        log.warning("database lost during commit: %s", type(exc).__name__)
+        return _ecert_error(request, OutcomeUnknown(
+            "The database connection was lost while the change was being saved: it may have been saved. "
+            "Retry with the same Idempotency-Key to get the result."))
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(
         request,

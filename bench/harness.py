@@ -254,7 +254,8 @@ class Load:
         rows = [licence_row(self.rng) for _ in range(self.plan.bulk_rows)]
         t0 = time.perf_counter()
         response = await self._call(client, "bulk-submit", "POST", "/api/v1/bulk-jobs", 202,
-                                    json={"type_code": "BL", "rows": rows}, headers=self._auth())
+                                    json={"type_code": "BL", "rows": rows},
+                                    headers={**self._auth(), "Idempotency-Key": uuid.uuid4().hex})
         if response is None:
             return
         job_id = response.json()["id"]
@@ -418,7 +419,8 @@ def _distinct_pdfs(server: Server, token: str, count: int, directory: Path) -> l
     auth = {"Authorization": f"Bearer {token}"}
     rng = random.Random(11)
     with httpx.Client(base_url=server.base, timeout=120, headers=auth) as client:
-        job = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(count)]})
+        job = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(count)]},
+                          headers={"Idempotency-Key": uuid.uuid4().hex})
         job.raise_for_status()
         job_id = job.json()["id"]
         while client.get(f"/api/v1/bulk-jobs/{job_id}").json()["status"] in ("queued", "running", "pending"):

@@ -4,9 +4,18 @@
 * A worker *claims* a job with a lease (one process at a time), then issues pending rows in
   chunks: each chunk is one transaction (licences, row results, counters, audit) with batched
   Vault calls (holder encryption, QR signatures, PDF seals).
-* Each row's licence carries the idempotency key ``bulk:<job>:<row>`` (unique per department),
-  so a restart mid-job resumes where it stopped with no duplicate and no loss.
+* Each row's licence carries ``bulk_item = <job>:<row>`` (unique), a column apart from clients'
+  Idempotency-Keys, so a restart mid-job resumes where it stopped with no duplicate and no loss,
+  and no client key can make a row point at another licence.
+* A submission carries the client's Idempotency-Key: the same key and rows answer with the same job,
+  the same key with other rows is refused.
 * Cancellation is checked between chunks; rows not yet issued end as ``cancelled``.
+* The lease holder beats a heartbeat every few seconds while it works, so when its process dies
+  another worker takes the job over once the heartbeat has been silent for ``SILENCE``, not only
+  when the two-minute lease runs out.
+* An outage (Vault, blob store) backs the job off exponentially (``retry_at``), and until a chunk
+  succeeds again each try issues a single row, so a failing store does not burn a chunk's worth
+  of licence numbers and Vault signatures every second.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +33,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from audit import record_event
-from certificates.issuance import Actor, IssueRequest, Issuer, Prepared
+from certificates.holders import HolderKind, normalise_holder_id
+from certificates.issuance import (
+    Actor, IdempotencyKeyReused, IdempotentRequestInProgress, IssueRequest, Issuer, Prepared, fingerprint,
+)
 from certificates.models import BulkJob, BulkJobItem, Licence
 from certificates.types import get_type
+from ecert.clock import Clock
 from ecert.db import session_scope
 from ecert.errors import Conflict, EcertError, InvalidInput, NotFound, ServiceUnavailable
 
@@ -34,6 +48,7 @@ __all__ = [
     "JobNotFound",
     "JobFinished",
     "create_job",
+    "submit_job",
     "get_job",
     "job_items",
     "cancel_job",
@@ -45,6 +60,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 MAX_ROWS = 20_000
 LEASE = dt.timedelta(minutes=2)
+HEARTBEAT = dt.timedelta(seconds=5)
+SILENCE = 3 * HEARTBEAT  # a lease holder not heard of for this long is taken to be dead
+BACKOFF_FIRST, BACKOFF_MAX = dt.timedelta(seconds=2), dt.timedelta(minutes=5)
 FINAL = ("completed", "cancelled")
 
 
@@ -69,10 +87,28 @@ def _row_request(row: Any, index: int) -> dict[str, Any]:
     }
 
 
-def create_job(
-    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any]
-) -> BulkJob:
-    """Store a job and its rows (holder IDs encrypted) for the background worker."""
+def _normalised_row(payload: dict[str, Any]) -> list[Any]:
+    """A row as it will be issued (trimmed name, canonical ID, start in UTC), for the submission's fingerprint."""
+    holder_id = payload["id"]
+    try:
+        holder_id = normalise_holder_id(HolderKind(payload["kind"]), holder_id)
+    except (ValueError, InvalidInput):
+        pass  # the row fails when issued; its raw ID still tells it apart
+    start = payload["valid_from"]
+    try:
+        start = dt.datetime.fromisoformat(start).astimezone(dt.timezone.utc).isoformat() if start else None
+    except (TypeError, ValueError):
+        pass
+    return [payload["kind"], payload["name"].strip(), holder_id, payload["fields"], start]
+
+
+def submit_job(
+    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any],
+    idempotency_key: str | None,
+) -> tuple[BulkJob, bool]:
+    """Store a job and its rows (holder IDs encrypted) for the background worker: (job, False); or, when
+    ``idempotency_key`` already made a job of the same rows, (that job, True). IdempotencyKeyReused when the key
+    came with other rows."""
     if actor.department is not None and actor.department != department_code:
         raise JobNotFound(f"no department {department_code} among yours")
     if not 0 < len(rows) <= MAX_ROWS:
@@ -80,13 +116,24 @@ def create_job(
         raise InvalidInput(detail, errors=[{"pointer": "#/rows", "detail": detail}])
     licence_type = get_type(session, department_code=department_code, code=type_code)
     payloads = [_row_request(row, i) for i, row in enumerate(rows)]
+    digest = fingerprint([[licence_type.code, licence_type.version], [_normalised_row(p) for p in payloads]])
+    existing = _job_for_key(session, department_code, idempotency_key, digest)
+    if existing is not None:
+        return existing, True
     ciphers = issuer.pii.seal_many([p.pop("id") for p in payloads])
     now = issuer.clock.now()
     job = BulkJob(
         id=uuid.uuid4().hex, department_code=department_code, type_code=type_code, type_version=licence_type.version,
         status="queued", total=len(rows), created_by=actor.subject, created_at=now, updated_at=now,
+        idempotency_key=idempotency_key, request_fingerprint=digest if idempotency_key else None,
     )
     session.add(job)
+    try:
+        session.flush()  # a concurrent submission with the same key stops here, before its rows are written
+    except sa.exc.IntegrityError as exc:
+        raise IdempotentRequestInProgress(
+            f"a bulk job with Idempotency-Key {idempotency_key!r} is being submitted; retry to get it"
+        ) from exc
     for i, (payload, cipher) in enumerate(zip(payloads, ciphers)):
         session.add(BulkJobItem(job_id=job.id, row=i, status="pending", payload={**payload, "id_cipher": cipher}))
     record_event(
@@ -94,6 +141,25 @@ def create_job(
         department=department_code, details={"type": type_code, "rows": len(rows)}, at=now,
     )
     session.flush()
+    return job, False
+
+
+def create_job(
+    session: Session, issuer: Issuer, actor: Actor, *, department_code: str, type_code: str, rows: Sequence[Any],
+    idempotency_key: str | None = None,
+) -> BulkJob:
+    """:func:`submit_job`'s job (the new one, or the one the key made before)."""
+    return submit_job(session, issuer, actor, department_code=department_code, type_code=type_code, rows=rows,
+                      idempotency_key=idempotency_key)[0]
+
+
+def _job_for_key(session: Session, department_code: str, key: str | None, digest: str) -> BulkJob | None:
+    """The job a key already made for the same rows; IdempotencyKeyReused when it was made for other rows."""
+    if not key:
+        return None
+    job = session.exec(select(BulkJob).where(BulkJob.department_code == department_code, BulkJob.idempotency_key == key)).first()
+    if job is not None and job.request_fingerprint != digest:
+        raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used for a different bulk job ({job.id})")
     return job
 
 
@@ -129,18 +195,45 @@ def cancel_job(session: Session, actor: Actor, job_id: str, now: dt.datetime) ->
 
 # -- processing ---------------------------------------------------------------------------
 def _claim(engine: Engine, job_id: str, owner: str, now: dt.datetime) -> bool:
-    """Take (or renew) the job's lease; False if another worker holds it or it is finished."""
+    """Take (or renew) the job's lease; False if it is finished, backing off, or held by a worker that is alive
+    (its lease running and its heartbeat heard within ``SILENCE``)."""
     with session_scope(engine) as session:
         result = session.execute(
             sa.update(BulkJob)
             .where(
                 col(BulkJob.id) == job_id,
                 col(BulkJob.status).in_(("queued", "running")),
-                sa.or_(col(BulkJob.lease_until).is_(None), col(BulkJob.lease_until) < now, col(BulkJob.lease_owner) == owner),
+                sa.or_(col(BulkJob.retry_at).is_(None), col(BulkJob.retry_at) <= now),
+                sa.or_(col(BulkJob.lease_until).is_(None), col(BulkJob.lease_until) < now, col(BulkJob.lease_owner) == owner,
+                       col(BulkJob.heartbeat_at) < now - SILENCE),
             )
-            .values(status="running", lease_owner=owner, lease_until=now + LEASE, updated_at=now)
+            .values(status="running", lease_owner=owner, lease_until=now + LEASE, heartbeat_at=now, updated_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _heartbeat(engine: Engine, job_id: str, owner: str, clock: Clock) -> Iterator[None]:
+    """While the body runs, mark the job's lease as alive every ``HEARTBEAT`` (a thread of its own, so a long
+    chunk keeps its lease; a dead process falls silent and loses it)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT.total_seconds()):
+            try:
+                with session_scope(engine) as session:
+                    session.execute(sa.update(BulkJob).where(col(BulkJob.id) == job_id, col(BulkJob.lease_owner) == owner)
+                                    .values(heartbeat_at=clock.now()))
+            except Exception:  # noqa: BLE001 - a missed beat only risks a takeover, which leases make safe
+                log.warning("bulk job %s: heartbeat failed", job_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"ecert-bulk-heartbeat-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(session: Session, job: BulkJob, status: str, now: dt.datetime) -> None:
@@ -162,8 +255,8 @@ def _prepare_chunk(
     ids = issuer.pii.open_many([i.payload["id_cipher"] for i in items])
     ready = []
     for item, raw_id in zip(items, ids):
-        key = f"bulk:{job.id}:{item.row}"
-        existing = session.exec(select(Licence).where(Licence.department_code == job.department_code, Licence.idempotency_key == key)).first()
+        key = f"{job.id}:{item.row}"
+        existing = session.exec(select(Licence).where(Licence.bulk_item == key)).first()
         if existing is not None:
             item.status, item.licence_id = "issued", existing.id
             job.succeeded += 1
@@ -173,7 +266,7 @@ def _prepare_chunk(
             valid_from = dt.datetime.fromisoformat(p["valid_from"]) if p.get("valid_from") else None
             request = IssueRequest(
                 type_code=job.type_code, type_version=job.type_version, holder_kind=p["kind"], holder_name=p["name"],
-                holder_id=raw_id, fields=p["fields"], valid_from=valid_from, idempotency_key=key,
+                holder_id=raw_id, fields=p["fields"], valid_from=valid_from, bulk_item=key,
             )
             ready.append((item, issuer.prepare(session, actor, job.department_code, request)))
         except (InvalidInput, ValueError) as exc:
@@ -186,6 +279,12 @@ def _prepare_chunk(
 def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chunk: int = 50,
                 should_stop: Callable[[], bool] = lambda: False) -> str:
     """Work on a job until it is done, cancelled, or ``should_stop``; return its status."""
+    with _heartbeat(engine, job_id, owner, issuer.clock):
+        return _process(engine, issuer, job_id, owner=owner, chunk=chunk, should_stop=should_stop)
+
+
+def _process(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chunk: int,
+             should_stop: Callable[[], bool]) -> str:
     while not should_stop():
         now = issuer.clock.now()
         if not _claim(engine, job_id, owner, now):
@@ -200,7 +299,7 @@ def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chun
                 return "cancelled"
             items = list(session.exec(
                 select(BulkJobItem).where(BulkJobItem.job_id == job_id, BulkJobItem.status == "pending")
-                .order_by(col(BulkJobItem.row)).limit(chunk)
+                .order_by(col(BulkJobItem.row)).limit(1 if job.failures else chunk)  # after an outage: one row first
             ).all())
             if not items:
                 _finish(session, job, "completed", now)
@@ -211,7 +310,7 @@ def process_job(engine: Engine, issuer: Issuer, job_id: str, *, owner: str, chun
             for (item, _), licence in zip(ready, licences):
                 item.status, item.licence_id = "issued", licence.id
             job.succeeded += len(licences)
-            job.updated_at, job.last_error = now, None
+            job.updated_at, job.last_error, job.failures, job.retry_at = now, None, 0, None
             for item in items:
                 session.add(item)
             session.add(job)
@@ -231,19 +330,26 @@ def run_pending(engine: Engine, issuer: Issuer, *, owner: str, should_stop: Call
         try:
             process_job(engine, issuer, job_id, owner=owner, should_stop=should_stop)
             worked += 1
-        except ServiceUnavailable as exc:  # Vault or database down: keep the job, retry later
-            _note_error(engine, job_id, exc)
+        except ServiceUnavailable as exc:  # Vault, blob store or database down: keep the job, retry later
+            _back_off(engine, job_id, exc, issuer.clock.now())
             log.warning("bulk job %s paused: %s", job_id, exc.detail)
             break
         except EcertError as exc:
-            _note_error(engine, job_id, exc)
+            _back_off(engine, job_id, exc, issuer.clock.now())
             log.error("bulk job %s: %s", job_id, exc.detail)
     return worked
 
 
-def _note_error(engine: Engine, job_id: str, exc: EcertError) -> None:
+def _back_off(engine: Engine, job_id: str, exc: EcertError, now: dt.datetime) -> None:
+    """Record the failure, free the lease, and keep every worker off the job for 2 s, 4 s, 8 s ... up to 5 min."""
     with session_scope(engine) as session:
-        session.execute(sa.update(BulkJob).where(col(BulkJob.id) == job_id).values(last_error=exc.detail[:500], lease_until=None))
+        job = session.get(BulkJob, job_id, with_for_update=True)
+        if job is None:
+            return
+        job.failures += 1
+        job.retry_at = now + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(job.failures - 1, 16))
+        job.last_error, job.lease_until, job.updated_at = exc.detail[:500], None, now
+        session.add(job)
 
 
 class BulkWorker:

@@ -14,22 +14,28 @@ the next is refused at once with :class:`IssuanceBusy` (503, Retry-After) before
 its "nothing was changed" is true. At most ``concurrency`` batches run at a time, each on one pooled connection
 (plus, on PostgreSQL, a short second one for serial numbers: :func:`ecert.db.claim_apart`), so the pool is never
 exhausted by issuance; a waiting request holds no connection.
+
+A database lost while the batch's COMMIT was under way leaves its fate unknown: the batch's keys are looked up
+on a fresh connection, and what is found there is answered as issued; otherwise every request of the batch hears
+:class:`OutcomeUnknown` (retry with the same key), never "nothing was changed".
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from certificates.issuance import Actor, Issuer, Prepared
 from certificates.models import Licence
-from ecert.db import session_scope
-from ecert.errors import ServiceUnavailable
+from ecert.errors import OutcomeUnknown, ServiceUnavailable, commit_fate_unknown
 
 __all__ = ["GroupCommit", "IssuanceBusy"]
 
@@ -42,6 +48,7 @@ class IssuanceBusy(ServiceUnavailable):
     title = "Too many issuances at once"
     retry_after = 1
 
+T = TypeVar("T")
 _OUTAGES = (ServiceUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
 
@@ -148,8 +155,8 @@ class GroupCommit:
     def _run(self, actor: Actor, batch: list[_Waiting]) -> None:
         firsts, repeats = _by_key(batch)
         try:
-            with session_scope(self.engine) as session:
-                licences = self.issuer.issue_batch(session, actor, [w.prepared for w in firsts])
+            licences = self._committed(firsts, lambda s: self.issuer.issue_batch(s, actor, [w.prepared for w in firsts]),
+                                       lambda found: found)
             for waiting, licence in zip(firsts, licences):
                 waiting.result = (licence, False)
         except _OUTAGES as exc:
@@ -164,10 +171,50 @@ class GroupCommit:
 
     def _alone(self, actor: Actor, waiting: _Waiting) -> None:
         try:
-            with session_scope(self.engine) as session:
-                waiting.result = self.issuer.issue_one(session, actor, waiting.prepared)
+            waiting.result = self._committed([waiting], lambda s: self.issuer.issue_one(s, actor, waiting.prepared),
+                                             lambda found: (found[0], False))
         except Exception as exc:  # noqa: BLE001 - handed to the request that sent it
             waiting.error = exc
+
+    def _committed(self, batch: list[_Waiting], work: Callable[[Session], T],
+                   settled: Callable[[list[Licence]], T]) -> T:
+        """``work`` in a transaction of its own, committed. When the COMMIT's fate was lost with the connection,
+        the batch's licences are looked up on a fresh one: found, ``settled(them)``; else :class:`OutcomeUnknown`."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                result = work(session)
+            except BaseException:
+                session.rollback()
+                raise
+            try:
+                session.commit()
+            except sa.exc.DBAPIError as exc:
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    session.rollback()
+                if not commit_fate_unknown(exc):
+                    raise
+                return settled(self._find_committed(batch, exc))
+        return result
+
+    def _find_committed(self, batch: list[_Waiting], lost: sa.exc.DBAPIError) -> list[Licence]:
+        """The batch's licences, in order, if its COMMIT went through; OutcomeUnknown when that cannot be seen."""
+        keys = [w.prepared.request.idempotency_key for w in batch]
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                rows = session.exec(select(Licence).where(
+                    Licence.department_code == batch[0].prepared.department_code, col(Licence.idempotency_key).in_(keys),
+                )).all()
+                session.expunge_all()
+        except _OUTAGES:
+            rows = []
+        by_key = {(r.idempotency_key, r.request_fingerprint): r for r in rows}
+        found = [by_key.get((w.prepared.request.idempotency_key, w.prepared.fingerprint)) for w in batch]
+        if all(keys) and all(licence is not None for licence in found):
+            return [licence for licence in found if licence is not None]
+        raise OutcomeUnknown(
+            "the database connection was lost while the licence was being saved: it may have been issued. Retry "
+            "with the same Idempotency-Key to get it (or to have it issued, if it was not)"
+        ) from lost
 
 
 def _by_key(batch: list[_Waiting]) -> tuple[list[_Waiting], list[tuple[_Waiting, _Waiting]]]:

@@ -33,7 +33,10 @@ from ecert.clock import Clock
 from ecert.errors import Conflict, Forbidden, InvalidInput
 from keys import KeyStore
 
-__all__ = ["Actor", "IssueRequest", "Prepared", "Issuer", "IdempotencyKeyReused", "IdempotentRequestInProgress", "fingerprint", "with_key"]
+__all__ = [
+    "Actor", "IssueRequest", "Prepared", "Issuer", "IdempotencyKeyReused", "IdempotentRequestInProgress",
+    "IdempotencyKeyRequired", "require_key", "fingerprint", "with_key",
+]
 
 
 class IdempotentRequestInProgress(Conflict):
@@ -44,6 +47,24 @@ class IdempotentRequestInProgress(Conflict):
 class IdempotencyKeyReused(InvalidInput):
     slug = "idempotency-key-reused"
     title = "The Idempotency-Key was already used for a different request"
+
+
+class IdempotencyKeyRequired(InvalidInput):
+    """An issuing request came without an Idempotency-Key, so a retry could issue a second licence."""
+
+    slug = "idempotency-key-required"
+    status = 400
+    title = "An Idempotency-Key header is required"
+
+
+def require_key(key: str | None) -> str:
+    """The request's Idempotency-Key; IdempotencyKeyRequired when there is none."""
+    if not key or not key.strip():
+        raise IdempotencyKeyRequired(
+            "send an Idempotency-Key header with a value unique to this request (e.g. a UUID, at most 128 "
+            "characters); retrying with the same key returns the same result instead of issuing again"
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -71,24 +92,25 @@ class IssueRequest:
     supersedes_id: str | None = None
     associated_number: str | None = None
     document: bytes | None = field(default=None, repr=False)  # the department's own PDF, sealed instead of rendering
-
-    def body(self) -> dict[str, Any]:
-        document = {"document_sha256": hashlib.sha256(self.document).hexdigest()} if self.document is not None else {}
-        return {
-            **document,
-            "type_code": self.type_code,
-            "type_version": self.type_version,
-            "holder": {"kind": self.holder_kind, "name": self.holder_name, "id_number": self.holder_id},
-            "fields": self.fields,
-            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
-            "supersedes": self.supersedes_id,
-        }
+    bulk_item: str | None = None  # ``<job>:<row>`` of a bulk job's row: its own key, apart from clients' keys
 
 
-def fingerprint(request: IssueRequest) -> str:
-    """SHA-256 of the canonical request body (what an Idempotency-Key is bound to)."""
-    body = json.dumps(request.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+def fingerprint(body: Any) -> str:
+    """SHA-256 of a request's canonical JSON (sorted keys, no blanks): what an Idempotency-Key is bound to."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _normalised(request: IssueRequest, licence_type: LicenceType, kind: HolderKind, holder_id: str,
+                fields: dict[str, Any]) -> dict[str, Any]:
+    """The request as validated: the resolved type version, trimmed name, canonical ID, instants in UTC."""
+    document = hashlib.sha256(request.document).hexdigest() if request.document is not None else None
+    start = request.valid_from.astimezone(dt.timezone.utc).isoformat() if request.valid_from else None
+    return {
+        "type": [licence_type.code, licence_type.version],
+        "holder": [kind.value, request.holder_name.strip(), holder_id],
+        "fields": fields, "valid_from": start, "supersedes": request.supersedes_id, "document_sha256": document,
+    }
 
 
 @dataclass(frozen=True)
@@ -154,9 +176,8 @@ class Issuer:
             detail = "needs a time zone"
             raise InvalidInput(f"valid_from {detail}", errors=[{"pointer": "#/valid_from", "detail": detail}])
         valid_from, valid_until = validity_window(licence_type, fields, start)
-        return Prepared(
-            request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, fingerprint(request)
-        )
+        digest = fingerprint(_normalised(request, licence_type, kind, holder_id, fields))
+        return Prepared(request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, digest)
 
     def find_replay(self, session: Session, prepared: Prepared) -> Licence | None:
         """The licence the request's Idempotency-Key already produced (same body), None without a key or a
@@ -265,6 +286,7 @@ class Issuer:
             supersedes_id=p.request.supersedes_id,
             associated_number=p.request.associated_number,
             idempotency_key=p.request.idempotency_key,
+            bulk_item=p.request.bulk_item,
             request_fingerprint=p.fingerprint,
         )
 

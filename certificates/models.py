@@ -56,6 +56,7 @@ class Licence(SQLModel, table=True):
     __tablename__ = "licence"
     __table_args__ = (
         sa.UniqueConstraint("department_code", "idempotency_key", name="uq_licence_idempotency"),
+        sa.UniqueConstraint("bulk_item", name="uq_licence_bulk_item"),
         sa.Index("ix_licence_department_issued", "department_code", "issued_at"),
         sa.Index("ix_licence_status_slot", "status_list", "status_index", unique=True),
     )
@@ -86,8 +87,9 @@ class Licence(SQLModel, table=True):
     qr_payload: str | None = Field(default=None, sa_type=sa.Text)
     pdf_blob_key: str | None = Field(default=None, max_length=128)
     pdf_sha256: str | None = Field(default=None, max_length=64)
-    idempotency_key: str | None = Field(default=None, max_length=128)
+    idempotency_key: str | None = Field(default=None, max_length=128)  # the client's key (per department)
     request_fingerprint: str | None = Field(default=None, max_length=64)
+    bulk_item: str | None = Field(default=None, max_length=64)  # ``<job>:<row>`` for a bulk row: never a client's key
     status_list: int | None = Field(default=None)
     status_index: int | None = Field(default=None)
     log_index: int | None = Field(default=None, sa_type=sa.BigInteger)  # the transparency log index of its issuance leaf
@@ -124,6 +126,7 @@ class BulkJob(SQLModel, table=True):
     """Many licences issued from one submission, processed in the background."""
 
     __tablename__ = "bulk_job"
+    __table_args__ = (sa.UniqueConstraint("department_code", "idempotency_key", name="uq_bulk_job_idempotency"),)
 
     id: str = Field(primary_key=True, max_length=32)
     department_code: str = Field(max_length=32, index=True)
@@ -136,11 +139,16 @@ class BulkJob(SQLModel, table=True):
     cancel_requested: bool = False
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: dt.datetime | None = Field(default=None, sa_type=_TS)
+    heartbeat_at: dt.datetime | None = Field(default=None, sa_type=_TS)  # the lease holder's last sign of life
+    failures: int = 0  # outages in a row (Vault, blob store): the next try waits longer and issues one row
+    retry_at: dt.datetime | None = Field(default=None, sa_type=_TS)  # no worker takes the job before this
     last_error: str | None = Field(default=None, max_length=500)
     created_by: str = Field(max_length=128)
     created_at: dt.datetime = Field(sa_type=_TS)
     updated_at: dt.datetime = Field(sa_type=_TS)
     finished_at: dt.datetime | None = Field(default=None, sa_type=_TS)
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class BulkJobItem(SQLModel, table=True):

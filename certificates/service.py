@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from certificates import records
 from certificates.blobs import BlobStore
-from certificates.bulk import BulkWorker, cancel_job, create_job
+from certificates.bulk import BulkWorker, cancel_job, submit_job
 from certificates.grouping import GroupCommit
 from certificates.issuance import Actor, IssueRequest, Issuer
 from certificates.lifecycle import Action
@@ -90,13 +90,17 @@ class LicenceService:
             raise NoDocument(f"licence {licence.number} has no stored PDF")
         return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
-    def submit_bulk(self, actor: Actor, *, department: str, type_code: str, rows: list[Any]) -> BulkJob:
-        """A bulk job, committed when this returns; the worker is woken to issue it."""
+    def submit_bulk(self, actor: Actor, *, department: str, type_code: str, rows: list[Any],
+                    idempotency_key: str) -> tuple[BulkJob, bool]:
+        """The job for this Idempotency-Key, committed when this returns, and whether it was submitted before
+        (:func:`certificates.bulk.submit_job`); the worker is woken to issue a new one."""
         with session_scope(self.engine) as session:
-            job = create_job(session, self.issuer, actor, department_code=department, type_code=type_code, rows=rows)
-        self.worker.start()
-        self.worker.wake()
-        return job
+            job, replayed = submit_job(session, self.issuer, actor, department_code=department, type_code=type_code,
+                                       rows=rows, idempotency_key=idempotency_key)
+        if not replayed:
+            self.worker.start()
+            self.worker.wake()
+        return job, replayed
 
     def cancel_bulk(self, actor: Actor, job_id: str) -> BulkJob:
         with session_scope(self.engine) as session:

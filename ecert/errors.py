@@ -18,7 +18,9 @@ __all__ = [
     "Unauthenticated",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "OutcomeUnknown",
     "ConfigurationError",
+    "commit_fate_unknown",
 ]
 
 
@@ -78,6 +80,45 @@ class ServiceUnavailable(EcertError):
     status = 503
     title = "Service temporarily unavailable"
     retry_after: ClassVar[int] = 5
+
+
+class OutcomeUnknown(ServiceUnavailable):
+    """The database connection was lost while a change was being committed: it may or may not be saved.
+
+    Only a request retried with the same Idempotency-Key learns which (the saved result, or the change made now).
+    """
+
+    slug = "outcome-unknown"
+    title = "The outcome of the request is unknown"
+    retry_after: ClassVar[int] = 2
+
+
+# SQLSTATE classes with which PostgreSQL refuses a COMMIT it did not perform (integrity, transaction state,
+# serialisation); any other failure of a COMMIT (connection lost, backend terminated) leaves its fate unknown.
+_REFUSED_CLASSES = ("23", "25", "40")
+_SQLITE_NOT_DONE = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: the transaction is still open, nothing was written
+_COMMIT_FRAMES = frozenset({"_commit_impl", "_commit_twophase_impl", "do_commit"})
+
+
+def commit_fate_unknown(error: BaseException) -> bool:
+    """Whether a database error was raised by a COMMIT whose outcome cannot be known from the error.
+
+    An error raised anywhere else (connecting, a statement, a flush) means the transaction never committed;
+    a COMMIT the server refused (an SQLSTATE of its own, SQLite busy or locked) did not happen either.
+    """
+    frames = set()
+    traceback = error.__traceback__
+    while traceback is not None:
+        frames.add(traceback.tb_frame.f_code.co_name)
+        traceback = traceback.tb_next
+    if not frames & _COMMIT_FRAMES:
+        return False
+    orig = getattr(error, "orig", None) or error
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _REFUSED_CLASSES:
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    return not (isinstance(code, int) and code & 0xFF in _SQLITE_NOT_DONE)
 
 
 class ConfigurationError(EcertError):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.callers import actor_of, department_for
 from api.deps import LicencesDep, Offset, SessionDep
 from api.security import Principal, require_scopes
 from certificates.bulk import MAX_ROWS, get_job, job_items
+from certificates.issuance import require_key
 from certificates.views import item_view, job_view
 
 router = APIRouter(prefix="/api/v1/bulk-jobs", tags=["bulk issuance"])
 
 Issuing = Annotated[Principal, Depends(require_scopes("licences:issue"))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128, min_length=1)]
 
 
 class BulkIn(BaseModel):
@@ -26,11 +28,16 @@ class BulkIn(BaseModel):
                                        description="each {holder: {kind, name, id_number}, fields: {...}}")
 
 
-@router.post("", status_code=202, summary="Submit a bulk issuance job")
-def submit(body: BulkIn, principal: Issuing, service: LicencesDep) -> dict[str, Any]:
+@router.post("", status_code=202, summary="Submit a bulk issuance job (Idempotency-Key required)")
+def submit(body: BulkIn, principal: Issuing, service: LicencesDep, response: Response,
+           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    key = require_key(idempotency_key)
     actor = actor_of(principal)
-    job = service.submit_bulk(actor, department=department_for(actor, body.department), type_code=body.type_code,
-                              rows=body.rows)
+    job, replayed = service.submit_bulk(actor, department=department_for(actor, body.department), type_code=body.type_code,
+                                        rows=body.rows, idempotency_key=key)
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return job_view(job)
 
 

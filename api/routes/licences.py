@@ -17,7 +17,7 @@ from api.security import Principal, require_scopes
 from certificates import bulk, identifiers, issuance, lifecycle, records, service, types
 from certificates.blobs import BlobCorrupted, BlobNotFound, BlobStoreUnavailable
 from certificates.grouping import IssuanceBusy
-from certificates.issuance import IssueRequest
+from certificates.issuance import IssueRequest, require_key
 from certificates.lifecycle import Action
 from certificates.service import LicenceService
 from ecert.errors import PayloadTooLarge
@@ -71,7 +71,7 @@ class AmendIn(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-@router.post("", status_code=201, summary="Issue one e-licence (idempotent with Idempotency-Key)")
+@router.post("", status_code=201, summary="Issue one e-licence (Idempotency-Key required)")
 def issue(body: IssueIn, principal: Issuing, licences: LicencesDep, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     return _issue(body, None, principal, licences, response, idempotency_key)
@@ -99,11 +99,12 @@ def issue_with_document(
 def _issue(body: IssueIn, document: bytes | None, principal: Principal, licences: LicenceService, response: Response,
            idempotency_key: str | None) -> dict[str, Any]:
     """Issued by the service in a transaction of its own (group commit); this request holds no connection."""
+    key = require_key(idempotency_key)
     actor = actor_of(principal)
     request = IssueRequest(
         type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
-        valid_from=body.valid_from, idempotency_key=idempotency_key, document=document,
+        valid_from=body.valid_from, idempotency_key=key, document=document,
     )
     licence, replayed = licences.issue_grouped(actor, department_for(actor, body.department), request)
     if replayed:
@@ -139,8 +140,9 @@ def get_pdf(licence_id: str, principal: Reading, session: SessionDep, service: L
 @router.post("/{licence_id}/amend", status_code=201, summary="Amend: issue a new version that supersedes this one")
 def amend(licence_id: str, body: AmendIn, principal: Issuing, service: LicencesDep, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    key = require_key(idempotency_key)
     new, old, replayed = service.amend(actor_of(principal), licence_id, fields=body.fields, holder_name=body.holder_name,
-                                       reason=body.reason, idempotency_key=idempotency_key)
+                                       reason=body.reason, idempotency_key=key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

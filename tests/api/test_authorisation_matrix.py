@@ -50,7 +50,7 @@ def _call(client: TestClient, method: str, url: str, headers: dict[str, str]) ->
 @pytest.fixture
 def world(client: TestClient, runtime: Runtime, uid: str) -> dict[str, Any]:
     a, b = Department(client, runtime, f"A{uid.upper()}"), Department(client, runtime, f"B{uid.upper()}")
-    job = client.post("/api/v1/bulk-jobs", headers=a.headers, json={"type_code": a.type_code, "rows": [
+    job = client.post("/api/v1/bulk-jobs", headers={**a.headers, "Idempotency-Key": "world"}, json={"type_code": a.type_code, "rows": [
         {"holder": {"kind": "enterprise", "name": "x", "id_number": "bad"}, "fields": {}}]})
     assert job.status_code == 202, job.text
     own_client = new_client(runtime, a.code, ["licences:read"], name="A's other system")

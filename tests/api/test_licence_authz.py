@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ class Department:
 def issue(client: TestClient, headers: dict[str, str], type_code: str, **extra: Any) -> Any:
     body = {"type_code": type_code, "holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
             "fields": {"company": "示例有限公司", "capital": 100}, **extra}
-    return client.post("/api/v1/licences", json=body, headers=headers)
+    return client.post("/api/v1/licences", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_a_department_cannot_touch_another_departments_licences(client: TestClie
         response = client.post(f"/api/v1/licences/{b.licence_id}/{action}", json={"reason": "x"}, headers=a.headers)
         assert response.status_code == 404
     amend = client.post(f"/api/v1/licences/{b.licence_id}/amend", json={"fields": {"company": "X", "capital": 1}},
-                        headers=a.headers)
+                        headers={**a.headers, "Idempotency-Key": "amend-other"})
     assert amend.status_code == 404
     assert client.get(f"/api/v1/licences/{b.licence_id}", headers=b.headers).json()["status"] == "valid"
 
@@ -71,7 +72,8 @@ def test_a_department_cannot_issue_for_another_or_use_its_types(client: TestClie
         "/problems/unknown-licence-type", "/problems/foreign-licence-type")
     row = {"holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
            "fields": {"company": "示例有限公司", "capital": 1}}
-    bulk = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "department": b.code, "rows": [row]}, headers=a.headers)
+    bulk = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "department": b.code, "rows": [row]},
+                       headers={**a.headers, "Idempotency-Key": "bulk-other"})
     assert bulk.status_code == 403, bulk.text
     assert client.post(f"/api/v1/licence-types/{b.type_code}/disable", params={"department": b.code},
                        headers=a.headers).status_code == 403
@@ -143,7 +145,8 @@ def test_bulk_jobs_stay_within_their_department(client: TestClient, two: tuple[D
     a, b = two
     row = {"holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
            "fields": {"company": "示例有限公司", "capital": 1}}
-    submitted = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [row]}, headers=b.headers)
+    submitted = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": [row]},
+                            headers={**b.headers, "Idempotency-Key": "bulk-own"})
     assert submitted.status_code == 202, submitted.text
     job = submitted.json()["id"]
     assert client.get(f"/api/v1/bulk-jobs/{job}", headers=b.headers).status_code == 200

@@ -94,12 +94,14 @@ def test_a_department_pdf_is_checked_and_sealed(client: TestClient, runtime: Run
     pdfsig, trusted, qpdf = _checks(pdf, client.app.state.container, nssdir, tmp_path / "own.pdf")
     assert "Signature is Valid." in pdfsig and "Certificate is Trusted." in pdfsig and trusted, pdfsig
 
-    for bad in (b"not a pdf", _own_pdf()[:200], b"%PDF-1.7\n" + b"0" * 1000):
+    for i, bad in enumerate((b"not a pdf", _own_pdf()[:200], b"%PDF-1.7\n" + b"0" * 1000)):
         refused = client.post("/api/v1/licences/with-document", data={"data": data},
-                              files={"file": ("x.pdf", bad, "application/pdf")}, headers=dept.headers)
+                              files={"file": ("x.pdf", bad, "application/pdf")},
+                              headers={**dept.headers, "Idempotency-Key": f"bad-{i}-{uid}"})
         assert refused.status_code == 422 and refused.json()["type"].endswith("/invalid-pdf"), refused.text
     broken = client.post("/api/v1/licences/with-document", data={"data": '{"type_code": 5}'},
-                         files={"file": ("x.pdf", _own_pdf(), "application/pdf")}, headers=dept.headers)
+                         files={"file": ("x.pdf", _own_pdf(), "application/pdf")},
+                         headers={**dept.headers, "Idempotency-Key": f"broken-{uid}"})
     assert broken.status_code == 422
     listed = client.get("/api/v1/licences", headers=dept.headers).json()["items"]
     assert len(listed) == 2  # the setup licence and the sealed upload: refused uploads left nothing behind
@@ -109,7 +111,8 @@ def test_a_bulk_job_seals_every_row(client: TestClient, runtime: Runtime, uid: s
     dept = Department(client, runtime, f"K{uid.upper()}")
     rows = [{"holder": {"kind": "enterprise", "name": f"批量公司{i}", "id_number": uscc()},
              "fields": {"company": f"批量公司{i}", "capital": i}} for i in range(6)]
-    job = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": rows}, headers=dept.headers)
+    job = client.post("/api/v1/bulk-jobs", json={"type_code": "BL", "rows": rows},
+                      headers={**dept.headers, "Idempotency-Key": f"bulk-{uid}"})
     assert job.status_code == 202, job.text
     deadline = time.monotonic() + 120
     while (state := client.get(f"/api/v1/bulk-jobs/{job.json()['id']}", headers=dept.headers).json())["status"] not in ("completed", "cancelled"):

@@ -11,14 +11,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from certificates.blobs import DatabaseBlobStore
-from certificates.bulk import BulkWorker, JobFinished, JobNotFound, cancel_job, create_job, get_job, job_items, process_job, run_pending
-from certificates.issuance import Actor, Issuer
-from certificates.models import BulkJobItem, Licence, LicenceType
+from certificates.bulk import (
+    LEASE, SILENCE, BulkWorker, JobFinished, JobNotFound, cancel_job, create_job, get_job, job_items, process_job, run_pending, submit_job,
+)
+from certificates.issuance import Actor, IdempotencyKeyReused, Issuer
+from certificates.models import BulkJob, BulkJobItem, Licence, LicenceType
 from ecert.clock import FixedClock
 from ecert.db import session_scope
 from ecert.errors import ServiceUnavailable
 from keys import KeyRef, TransitKeyStore
-from tests.certificates.conftest import TransitSealKeys, person_id
+from tests.certificates.conftest import TransitSealKeys, person_id, request_for
 
 
 def rows(n: int, bad: tuple[int, ...] = ()) -> list[dict[str, Any]]:
@@ -77,7 +79,7 @@ def test_a_job_resumes_after_a_failure_without_duplicates(
     clock.advance(dt.timedelta(minutes=3))
     assert process_job(engine, flaky, job.id, owner="other", chunk=5) == "completed"
     issued = licences_of(engine, department)
-    assert len(issued) == 12 and len({l.idempotency_key for l in issued}) == 12
+    assert len(issued) == 12 and len({l.bulk_item for l in issued}) == 12
     with Session(engine) as session:
         items = job_items(session, actor, job.id, limit=100)
         assert {i.licence_id for i in items} == {l.id for l in issued}
@@ -126,3 +128,95 @@ def test_the_background_worker_runs_submitted_jobs(
     assert run_pending(engine, issuer, owner="again") >= 0
     with Session(engine) as session:
         assert session.execute(sa.select(sa.func.count()).select_from(Licence).where(Licence.department_code == department)).scalar() == 4
+
+
+def test_a_client_key_shaped_like_a_row_key_cannot_take_a_row(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType
+) -> None:
+    with session_scope(engine) as session:
+        job = create_job(session, issuer, actor, department_code=department, type_code="BL", rows=rows(3))
+    intruders = []
+    for key in (f"bulk:{job.id}:0", f"{job.id}:1"):  # the old internal form, and the new one as a client key
+        with session_scope(engine) as session:
+            prepared = issuer.prepare(session, actor, department, request_for(idempotency_key=key))
+            intruders.append(issuer.issue_one(session, actor, prepared)[0].id)
+    assert process_job(engine, issuer, job.id, owner="w", chunk=10) == "completed"
+    with Session(engine) as session:
+        items = job_items(session, actor, job.id)
+        assert [i.status for i in items] == ["issued"] * 3
+        assert not {i.licence_id for i in items} & set(intruders)
+        for item in items:  # each row points at the licence issued for that row's holder
+            licence = session.get(Licence, item.licence_id)
+            assert licence is not None and licence.holder_name == item.payload["name"]
+            assert licence.bulk_item == f"{job.id}:{item.row}" and licence.idempotency_key is None
+    assert len(licences_of(engine, department)) == 5
+
+
+def test_one_key_one_job_however_the_rows_are_written(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType
+) -> None:
+    submitted = rows(3)
+    with session_scope(engine) as session:
+        job, replayed = submit_job(session, issuer, actor, department_code=department, type_code="BL", rows=submitted,
+                                   idempotency_key="bulk-1")
+    assert not replayed
+    rewritten = [{"fields": dict(reversed(r["fields"].items())),
+                  "holder": {"id_number": r["holder"]["id_number"].lower(), "name": f" {r['holder']['name']} ",
+                             "kind": "person"}} for r in submitted]
+    with session_scope(engine) as session:
+        again, replayed = submit_job(session, issuer, actor, department_code=department, type_code="BL", rows=rewritten,
+                                     idempotency_key="bulk-1")
+    assert replayed and again.id == job.id
+    with pytest.raises(IdempotencyKeyReused), session_scope(engine) as session:
+        submit_job(session, issuer, actor, department_code=department, type_code="BL", rows=rows(3),
+                   idempotency_key="bulk-1")
+    with Session(engine) as session:
+        count = session.execute(sa.text("SELECT count(*) FROM bulk_job WHERE department_code = :d"), {"d": department})
+        assert count.scalar() == 1
+
+
+def test_the_upgrade_moves_rows_keys_apart_and_leaves_clients_keys(tmp_path: Any) -> None:
+    from alembic import command
+
+    from ecert.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    config = alembic_config(engine)
+    command.upgrade(config, "heads")
+    command.downgrade(config, "certificates@0af2768c38f6")  # the schema before bulk_item
+    now = dt.datetime.now(dt.timezone.utc)
+    common = {"type_code": "BL", "type_version": 1, "department_code": "D", "holder_kind": "person", "holder_name": "x",
+              "holder_id_cipher": "c", "holder_index": "i", "fields": "{}", "fields_digest": "d", "status": "valid",
+              "valid_from": now, "issued_at": now, "updated_at": now}
+    rows = [("r", "bulk:job1", "bulk:job1:0"), ("c", "client:d", "bulk:job1:1"), ("k", "client:d", "plain")]
+    with engine.begin() as connection:
+        for ident, issuer_name, key in rows:
+            connection.execute(sa.table("licence", *map(sa.column, ["id", "number", "token", "issued_by", "idempotency_key", *common]))
+                               .insert().values(id=ident, number=ident, token=ident, issued_by=issuer_name, idempotency_key=key, **common))
+    migrate(engine)
+    with engine.connect() as connection:
+        moved = connection.execute(sa.text("SELECT id, idempotency_key, bulk_item FROM licence ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in moved] == [("c", "bulk:job1:1", None), ("k", "plain", None), ("r", None, "job1:0")]
+
+
+def test_a_dead_workers_job_is_taken_over_when_its_heartbeat_stops(
+    engine: Engine, keystore: TransitKeyStore, seal_keys: TransitSealKeys, actor: Actor, department: str,
+    licence_type: LicenceType,
+) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc))
+    issuer = Issuer(keystore=keystore, clock=clock, blobs=DatabaseBlobStore(), seal_keys=seal_keys, sealer=None,
+                    public_url="https://ecert.example")
+    with session_scope(engine) as session:
+        job = create_job(session, issuer, actor, department_code=department, type_code="BL", rows=rows(6))
+    stop_after_one = iter([False, True])  # the first worker issues one chunk, then its process "dies"
+    assert process_job(engine, issuer, job.id, owner="dead", chunk=2, should_stop=lambda: next(stop_after_one)) == "running"
+    with session_scope(engine) as session:  # as a killed process leaves it: lease held, no release
+        session.execute(sa.update(BulkJob).where(BulkJob.id == job.id).values(lease_owner="dead", lease_until=clock.now() + LEASE))
+    clock.advance(SILENCE - dt.timedelta(seconds=1))
+    assert process_job(engine, issuer, job.id, owner="other", chunk=2) == "running"  # still heard of recently
+    clock.advance(dt.timedelta(seconds=2))  # silent for longer than SILENCE, long before the lease ends
+    assert SILENCE + dt.timedelta(seconds=1) < LEASE
+    assert process_job(engine, issuer, job.id, owner="other", chunk=2) == "completed"
+    issued = licences_of(engine, department)
+    assert len(issued) == 6 and len({l.bulk_item for l in issued}) == 6

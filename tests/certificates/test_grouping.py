@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from certificates.grouping import GroupCommit
 from certificates.issuance import Actor, IdempotencyKeyReused, Issuer, Prepared
 from certificates.models import Licence, LicenceType
+from ecert.errors import OutcomeUnknown, commit_fate_unknown
 from tests.certificates.conftest import request_for
 
 
@@ -104,3 +110,83 @@ def test_a_lone_request_does_not_wait(engine: Engine, issuer: Issuer, actor: Act
     grouped = GroupCommit(engine, counting)
     licence, replayed = grouped.issue(actor, _prepare(engine, issuer, actor, department))
     assert not replayed and licence.number and counting.batches == [1]
+
+
+@contextmanager
+def _killing(engine: Engine, department: str, moment: str) -> Iterator[list[int]]:
+    """Terminate (pg_terminate_backend, from an admin connection) the backend of the transaction that issues a
+    licence of ``department``, once, at ``moment``: "before_flush" (nothing sent yet) or "before_commit" (all rows
+    written, COMMIT about to be sent)."""
+    admin = sa.create_engine(engine.url.render_as_string(hide_password=False))
+    killed: list[int] = []
+
+    def ours(session: Session) -> bool:
+        rows = session.new if moment == "before_flush" else session.identity_map.values()
+        return any(isinstance(o, Licence) and o.department_code == department for o in rows)
+
+    def kill(session: Session, *_: Any) -> None:
+        if killed or not ours(session):
+            return
+        pid = session.connection().connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        with admin.begin() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killed.append(pid)
+
+    event.listen(Session, moment, kill)
+    try:
+        yield killed
+    finally:
+        event.remove(Session, moment, kill)
+        admin.dispose()
+
+
+def _licences_for(engine: Engine, department: str, key: str) -> list[Licence]:
+    with Session(engine) as session:
+        return list(session.exec(select(Licence).where(Licence.department_code == department,
+                                                       Licence.idempotency_key == key)).all())
+
+
+def test_a_database_lost_before_the_commit_says_nothing_changed_truly(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType, uid: str,
+) -> None:
+    key = f"lost-early-{uid}"
+    prepared = _prepare(engine, issuer, actor, department, idempotency_key=key)
+    if engine.dialect.name == "sqlite":  # another writer holds the real database's lock past our busy timeout
+        impatient = sa.create_engine(engine.url, connect_args={"timeout": 0.2, "check_same_thread": False})
+        holder = sqlite3.connect(engine.url.database or "")
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(sa.exc.OperationalError) as lost:
+                GroupCommit(impatient, issuer).issue(actor, prepared)
+        finally:
+            holder.rollback()
+            holder.close()
+            impatient.dispose()
+    else:
+        with _killing(engine, department, "before_flush") as killed, pytest.raises(sa.exc.OperationalError) as lost:
+            GroupCommit(engine, issuer).issue(actor, prepared)
+        assert killed
+    assert not commit_fate_unknown(lost.value)  # so the API answers database-unavailable, "nothing was changed"
+    assert _licences_for(engine, department, key) == []  # ... and that is true
+    licence, replayed = GroupCommit(engine, issuer).issue(actor, prepared)
+    assert not replayed and [l.id for l in _licences_for(engine, department, key)] == [licence.id]
+
+
+@pytest.mark.postgres_only
+def test_a_commit_lost_with_its_connection_is_an_unknown_outcome_until_retried(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType, uid: str,
+) -> None:
+    key = f"lost-commit-{uid}"
+    prepared = _prepare(engine, issuer, actor, department, idempotency_key=key)
+    with _killing(engine, department, "before_commit") as killed:
+        try:
+            first: Licence | None = GroupCommit(engine, issuer).issue(actor, prepared)[0]
+        except OutcomeUnknown as exc:
+            first = None
+            assert "may have been issued" in exc.detail and "same Idempotency-Key" in exc.detail
+    assert killed
+    stored = _licences_for(engine, department, key)
+    assert first is None or [l.id for l in stored] == [first.id]  # settled by looking again: it was issued
+    again, _ = GroupCommit(engine, issuer).issue(actor, prepared)  # the retry the 503 asked for
+    assert [l.id for l in _licences_for(engine, department, key)] == [again.id]
+    assert first is None or again.id == first.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 import sqlalchemy as sa
@@ -121,6 +122,26 @@ def test_idempotency_key_replays_and_refuses_a_different_body(
     with Session(engine) as session:
         count = session.execute(sa.select(sa.func.count()).select_from(Licence).where(Licence.department_code == department)).scalar()
     assert count == 1
+
+
+def test_the_key_is_bound_to_the_request_as_validated_not_as_written(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType
+) -> None:
+    holder, start = person_id(), dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+    first = issue(engine, issuer, actor, department, holder_kind="person", holder_id=holder, idempotency_key="norm",
+                  valid_from=start)
+    same = request_for(  # the explicit default version, other key order, blanks, lower case, another time zone
+        holder_kind="person", holder_id=f" {holder.lower()} ", holder_name=" 广州示例科技有限公司 ", type_version=1,
+        fields={"capital": 1000000, "company": "广州示例科技有限公司"}, idempotency_key="norm",
+        valid_from=start.astimezone(dt.timezone(dt.timedelta(hours=8))),
+    )
+    with session_scope(engine) as session:
+        again, replayed = issuer.issue_one(session, actor, issuer.prepare(session, actor, department, same))
+    assert replayed and again.id == first.id
+    for other in ({"valid_from": start + dt.timedelta(seconds=1)}, {"fields": {"company": "广州示例科技有限公司", "capital": 1}}):
+        with pytest.raises(IdempotencyKeyReused):
+            issue(engine, issuer, actor, department, holder_kind="person", holder_id=holder, idempotency_key="norm",
+                  **{"valid_from": start, **other})
 
 
 def test_a_type_version_stays_with_its_licences(

@@ -93,7 +93,7 @@ def test_vault_stopped_mid_issuance_and_mid_bulk_job(serve: Any) -> None:
     rng = random.Random(2)
     bao = bao_process(server)
 
-    job = httpx.post(f"{server.base}/api/v1/bulk-jobs", headers=auth, timeout=60,
+    job = httpx.post(f"{server.base}/api/v1/bulk-jobs", headers={**auth, "Idempotency-Key": "vault-stopped"}, timeout=60,
                      json={"type_code": "BL", "rows": [licence_row(rng) for _ in range(ROWS)]})
     assert job.status_code == 202
     job_id = job.json()["id"]
