@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from api.routes.licensing import licence_service
 from certificates.blobs import FileBlobStore
 from certificates.bulk import BACKOFF_FIRST, create_job, process_job, run_pending
 from certificates.issuance import Actor, Issuer
 from certificates.models import BulkJob
+from ecert.container import Container
 from ecert.clock import FixedClock
 from ecert.db import session_scope
 from ecert.runtime import Runtime
@@ -41,10 +41,10 @@ def _until(clock: FixedClock, moment: dt.datetime | None) -> None:
     clock.advance((moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)) - clock.now())
 
 
-def test_a_failing_blob_store_backs_the_job_off_one_row_at_a_time(client: TestClient, runtime: Runtime, uid: str,
+def test_a_failing_blob_store_backs_the_job_off_one_row_at_a_time(client: TestClient, runtime: Runtime, container: Container, uid: str,
                                                                    tmp_path: Path) -> None:
     dept = Department(client, runtime, f"W{uid.upper()}")
-    service = licence_service(runtime)
+    service = container.licences
     service.worker.stop()  # this test drives the job itself, with its own clock and store
     try:
         (tmp_path / "not-a-directory").write_bytes(b"")

@@ -19,10 +19,9 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy.engine import Engine
 from sqlmodel import select
-
-from api.security import token_service
 from api.web import SESSION_COOKIE, STAFF_COOKIE
 from certificates.holders import PiiVault
+from ecert.container import Container
 from ecert.db import session_scope
 from ecert.runtime import Runtime
 from identity import accounts, counter, login, oidc, passwords
@@ -211,7 +210,7 @@ def test_totp_enrolment_is_confirmed_once(live_url: str, engine: Engine, pii: Pi
     assert len(stored) == 10 and {passwords.recovery_hash(person, c) for c in shown} == stored
 
 
-def test_a_counter_qr_starts_one_visit(live_url: str, engine: Engine, runtime: Runtime, pii: PiiVault,
+def test_a_counter_qr_starts_one_visit(live_url: str, engine: Engine, runtime: Runtime, container: Container, pii: PiiVault,
                                       person: str) -> None:
     username = f"clerk-{secrets.token_hex(4)}"
     with session_scope(engine) as session:
@@ -222,7 +221,7 @@ def test_a_counter_qr_starts_one_visit(live_url: str, engine: Engine, runtime: R
     with session_scope(engine) as session:
         citizen = session.get(LoginSession, _session_cookie(engine, person).split(".")[0])
         assert citizen is not None
-        qr = counter.issue_qr(session, token_service(runtime), citizen, consent=False, now=_now()).token
+        qr = counter.issue_qr(session, container.tokens, citizen, consent=False, now=_now()).token
     cookies = [{STAFF_COOKIE: staff.session.cookie}] * WAYS
     responses = race(lambda http: http.post("/counter/scan", data={"qr": qr}), cookies=cookies, base_url=live_url)
     one_winner(responses, lambda r: r.status_code == 303 and r.headers["location"].startswith("/counter/visits/"))
