@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +40,8 @@ def create_app(container: Container, *, settle: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        # sync routes run in this pool: admitted issuances wait in it, and 40 threads stay for everything else
+        anyio.to_thread.current_default_thread_limiter().total_tokens = container.settings.issue_queue + 40
         await run_in_threadpool(container.start)
         if settle:
             settle_heap()

@@ -85,7 +85,7 @@ class GroupCommit:
     is issued at once.
     """
 
-    def __init__(self, engine: Engine, issuer: Issuer, *, max_batch: int = 32, queue_limit: int = 24,
+    def __init__(self, engine: Engine, issuer: Issuer, *, max_batch: int = 32, queue_limit: int = 64,
                  concurrency: int = 4) -> None:
         self.engine = engine
         self.issuer = issuer

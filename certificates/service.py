@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -22,7 +23,9 @@ from ecert.db import session_scope
 from ecert.errors import NotFound
 from keys import KeyStore
 
-__all__ = ["LicenceService", "NoDocument"]
+__all__ = ["LicenceService", "NoDocument", "PREPARING"]
+
+PREPARING = 8  # so admitted requests never wait for a pooled connection: 8 + 2 per batch stays below the pool
 
 
 class NoDocument(NotFound):
@@ -33,7 +36,7 @@ class NoDocument(NotFound):
 class LicenceService:
     def __init__(
         self, *, engine: Engine, keystore: KeyStore, clock: Clock, blobs: BlobStore, seal_keys: SealKeys,
-        sealer: Sealer | None, public_url: str, queue_limit: int = 24, concurrency: int = 4,
+        sealer: Sealer | None, public_url: str, queue_limit: int = 64, concurrency: int = 4,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -42,6 +45,7 @@ class LicenceService:
         self.issuer = Issuer(keystore=keystore, clock=clock, blobs=blobs, seal_keys=seal_keys, sealer=sealer, public_url=public_url)
         self.worker = BulkWorker(engine, self.issuer, tick=self.expire_due)
         self.grouped = GroupCommit(engine, self.issuer, queue_limit=queue_limit, concurrency=concurrency)
+        self._preparing = threading.BoundedSemaphore(PREPARING)  # admitted requests reading their checks at a time
 
     def issue(self, session: Session, actor: Actor, department: str, request: IssueRequest) -> tuple[Licence, bool]:
         """Issue in the caller's transaction."""
@@ -54,7 +58,7 @@ class LicenceService:
         session closed before the request waits for its batch, so a waiting request holds no connection; a
         request over this server's admission limit is refused at once (:class:`~certificates.grouping.IssuanceBusy`)."""
         with self.grouped.admitted():
-            with Session(self.engine, expire_on_commit=False) as session:
+            with self._preparing, Session(self.engine, expire_on_commit=False) as session:
                 prepared = self.issuer.prepare(session, actor, department, request)
                 existing = self.issuer.find_replay(session, prepared)
             if existing is not None:

@@ -73,9 +73,9 @@ class Settings(BaseSettings):
                              "with 503; 0: the measured login rate x login_latency_target_seconds")
     login_latency_target_seconds: float = Field(1.5, gt=0, le=60, description="typical wait of an admitted login; sizes login_queue")
     verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
-    issue_queue: int = Field(24, ge=1, le=10_000, description="single issuances admitted per worker (being prepared, "
-                             "queued or in a batch) before more are refused at once with 503 issuance-busy; below the "
-                             "40 request threads of a worker, so other routes keep threads")
+    issue_queue: int = Field(64, ge=1, le=10_000, description="single issuances admitted per worker (being prepared, "
+                             "queued or in a batch) before more are refused at once with 503 issuance-busy; each waits "
+                             "in a request thread, and a worker has issue_queue + 40 of them, so other routes keep 40")
     issue_concurrency: int = Field(4, ge=1, le=64, description="issuing transactions (batches) a worker runs at a time; "
                                    "each holds one database connection and briefly a second for its serial numbers")
 
