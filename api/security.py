@@ -18,7 +18,6 @@ from fastapi import Depends, Request
 from api.problems import register_problem_type
 from ecert.errors import Forbidden, Unauthenticated
 from ecert.runtime import Runtime
-from identity.scopes import ADMIN_SCOPE
 from identity.tokens import AccessTokens, InvalidToken, TokenKeys, VerifiedToken
 
 __all__ = [
@@ -64,7 +63,7 @@ class Principal:
 
     @classmethod
     def from_token(cls, token: VerifiedToken) -> Principal:
-        kind: PrincipalKind = token.account_kind or ("admin" if token.is_admin else "client")  # type: ignore[assignment]
+        kind: PrincipalKind = token.account_kind or ("admin" if token.is_admin else "client")
         return cls(
             subject=token.subject, kind=kind, department=token.department, scopes=token.scopes, acr=token.acr,
             client_id=token.client_id, token_id=token.claims.get("jti"),

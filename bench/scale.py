@@ -109,7 +109,7 @@ def schema_url(postgres_url: str, schema: str) -> str:
 def _driver(engine: sa.Engine) -> Any:
     """A psycopg connection of its own, in autocommit (each statement commits)."""
     raw = engine.raw_connection()
-    connection = raw.driver_connection
+    connection: Any = raw.driver_connection  # psycopg's Connection; SQLAlchemy types it Any | None
     raw.detach()
     connection.autocommit = True
     connection.execute("SET maintenance_work_mem = '512MB'")

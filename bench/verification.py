@@ -39,7 +39,6 @@ from pydantic import SecretStr
 
 from bench.common import RESULTS, machine, peak_rss_mib, percentile, rate
 from bench.tokens import _bare_reference, _database, _serve, _wrk_script, wrk
-from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao, free_port
 
 DEPARTMENT = "BENCHV"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from ca.errors import DepartmentDisabled, DuplicateDepartment, UnknownDepartment
@@ -56,7 +56,7 @@ def active_department(session: Session, code: str) -> Department:
 def list_departments(session: Session, *, include_disabled: bool = False) -> list[Department]:
     query = select(Department).order_by(Department.code)
     if not include_disabled:
-        query = query.where(Department.disabled_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Department.disabled_at).is_(None))
     return list(session.exec(query))
 
 

@@ -50,8 +50,8 @@ from ecert.models import RateCount, RateWorker
 __all__ = ["SharedWindows", "DirectWindows", "retry_after"]
 
 log = logging.getLogger(__name__)
-_COUNT = RateCount.__table__  # type: ignore[attr-defined]
-_WORKER = RateWorker.__table__  # type: ignore[attr-defined]
+_COUNT = RateCount.__table__  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
+_WORKER = RateWorker.__table__  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
 _KEY_CHARS = 128
 
 

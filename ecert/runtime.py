@@ -93,7 +93,7 @@ class Runtime:
         with _SERVICES_LOCK:
             if name not in self.services:
                 self.services[name] = factory(self)
-            return self.services[name]  # type: ignore[no-any-return]
+            return self.services[name]
 
     def database_ready(self) -> bool:
         try:

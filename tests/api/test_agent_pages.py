@@ -13,7 +13,6 @@ from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
-from ecert.runtime import Runtime
 from identity import accounts
 from tests.api.test_identity_pages import browser, generous_limits  # noqa: F401 - the shared Chromium, limits lifted
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401

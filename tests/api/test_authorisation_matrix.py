@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ecert.runtime import Runtime
-from tests.api.test_licence_authz import ALL, Department
+from tests.api.test_licence_authz import Department
 from tests.identity.conftest import bearer, new_client, token_for
 
 PUBLIC = re.compile(

@@ -77,10 +77,10 @@ def test_a_job_resumes_after_a_failure_without_duplicates(
     clock.advance(dt.timedelta(minutes=3))
     assert process_job(engine, flaky, job.id, owner="other", chunk=5) == "completed"
     issued = licences_of(engine, department)
-    assert len(issued) == 12 and len({l.idempotency_key for l in issued}) == 12
+    assert len(issued) == 12 and len({lic.idempotency_key for lic in issued}) == 12
     with Session(engine) as session:
         items = job_items(session, actor, job.id, limit=100)
-        assert {i.licence_id for i in items} == {l.id for l in issued}
+        assert {i.licence_id for i in items} == {lic.id for lic in issued}
 
 
 def test_cancel_stops_the_job_and_marks_the_rest(

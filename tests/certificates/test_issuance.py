@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from certificates.types import ForeignLicenceType, UnknownLicenceType, add_type,
 from ecert.clock import SystemClock
 from ecert.db import session_scope
 from ecert.errors import Forbidden, InvalidInput, ServiceUnavailable
-from keys import KeyRef, TransitKeyStore, VaultConnection
+from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao
 from tests.certificates.conftest import BUSINESS_TYPE, TransitSealKeys, person_id, request_for
 

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
 
 from ca.service import CertificateAuthority
 from verify.model import Outcome, Verdict
