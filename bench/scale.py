@@ -156,7 +156,7 @@ def _prepare(engine: sa.Engine) -> int:
     from ca.models import Department
     from certificates.models import LicenceType
     from certificates.types import add_type, parse_type_spec
-    from tests.certificates.conftest import BUSINESS_TYPE
+    from tests.support.licences import BUSINESS_TYPE
 
     with session_scope(engine) as session:
         if session.get(Department, DEPARTMENT) is None:

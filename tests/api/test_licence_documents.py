@@ -18,7 +18,7 @@ from reportlab.pdfgen import canvas
 from ca.service import authority_for
 from ecert.runtime import Runtime
 from tests.api.test_licence_authz import Department
-from tests.certificates.conftest import uscc
+from tests.support.licences import uscc
 
 
 @pytest.fixture(scope="module")

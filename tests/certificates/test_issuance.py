@@ -35,7 +35,7 @@ def test_issue_stores_the_record_encrypted_and_numbered(
     engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType, keystore: TransitKeyStore
 ) -> None:
     holder = "91440101MA59XXXX0X"
-    from tests.certificates.conftest import uscc
+    from tests.support.licences import uscc
 
     holder = uscc()
     licence = issue(engine, issuer, actor, department, holder_id=holder)

@@ -15,7 +15,7 @@ from api.ratelimit import TokenBuckets
 from api.routes.verification import services
 from ecert.cli import main
 from ecert.runtime import Runtime
-from tests.verify import hostile
+from tests.support import hostile
 from tests.verify.conftest import Issued
 from verify.publisher import BundlePublisher
 
