@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from certificates.blobs import DatabaseBlobStore
-from certificates.issuance import Actor, IssueRequest, Issuer
+from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from certificates.types import add_type, parse_type_spec
 from ecert.clock import SystemClock
 from ecert.db import session_scope
 from keys import KeyRef, KeyType, TransitKeyStore
-from tests.support.licences import BUSINESS_TYPE, person_id, uscc  # noqa: F401 - still importable from here
+from tests.support.licences import BUSINESS_TYPE, person_id, request_for, uscc  # noqa: F401 - still importable from here
 
 
 class TransitSealKeys:
@@ -59,14 +58,3 @@ def licence_type(engine: Engine, department: str) -> LicenceType:
 def actor(department: str) -> Actor:
     return Actor(subject=f"client:{department.lower()}", department=department)
 
-
-def request_for(**overrides: Any) -> IssueRequest:
-    values: dict[str, Any] = {
-        "type_code": "BL",
-        "holder_kind": "enterprise",
-        "holder_name": "广州示例科技有限公司",
-        "holder_id": uscc(),
-        "fields": {"company": "广州示例科技有限公司", "capital": 1000000},
-    }
-    values.update(overrides)
-    return IssueRequest(**values)

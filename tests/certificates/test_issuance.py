@@ -22,13 +22,7 @@ from ecert.errors import Forbidden, InvalidInput, ServiceUnavailable
 from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao
 from tests.certificates.conftest import BUSINESS_TYPE, TransitSealKeys, person_id, request_for
-
-
-def issue(engine: Engine, issuer: Issuer, actor: Actor, department: str, **overrides: object) -> Licence:
-    with session_scope(engine) as session:
-        prepared = issuer.prepare(session, actor, department, request_for(**overrides))
-        licence, _ = issuer.issue_one(session, actor, prepared)
-        return licence
+from tests.support.licences import issue_licence as issue
 
 
 def test_issue_stores_the_record_encrypted_and_numbered(

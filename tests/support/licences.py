@@ -6,7 +6,12 @@ import datetime as dt
 import random
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from certificates.issuance import Actor, IssueRequest, Issuer
+from certificates.models import Licence
 from certificates.sealing import FieldRow, LicenceDocument
+from ecert.db import session_scope
 
 DEPARTMENT = "ZJSJ01"
 DEPARTMENT_NAME = "浙江省市场监督管理局"
@@ -76,3 +81,23 @@ def licence(n: int = 1, **changes: object) -> LicenceDocument:
         qr=f"https://ecert.example.gov.cn/v/Tok{n:020d}#eyJhbGciOiJFUzI1NiJ9.eyJuIjoiQkwifQ.c2ln",
     )
     return LicenceDocument(**{**document.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def request_for(**overrides: Any) -> IssueRequest:
+    values: dict[str, Any] = {
+        "type_code": "BL",
+        "holder_kind": "enterprise",
+        "holder_name": "广州示例科技有限公司",
+        "holder_id": uscc(),
+        "fields": {"company": "广州示例科技有限公司", "capital": 1000000},
+    }
+    values.update(overrides)
+    return IssueRequest(**values)
+
+
+def issue_licence(engine: Engine, issuer: Issuer, actor: Actor, department: str, **overrides: object) -> Licence:
+    """One licence issued through ``issuer`` in its own transaction (``overrides`` change the request)."""
+    with session_scope(engine) as session:
+        prepared = issuer.prepare(session, actor, department, request_for(**overrides))
+        licence, _ = issuer.issue_one(session, actor, prepared)
+        return licence

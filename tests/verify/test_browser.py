@@ -11,7 +11,7 @@ import pytest
 from api.ratelimit import TokenBuckets
 from api.routes.verification import services
 from ecert.runtime import Runtime
-from tests.audit.test_dashboard import _png_pixels
+from tests.support.images import png_pixels as _png_pixels
 from tests.verify.conftest import Issued
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/install-system-tools.sh")
