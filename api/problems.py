@@ -8,6 +8,7 @@ ties the answer to the logs. Validation failures list each bad field as a JSON p
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,7 +74,7 @@ def problem_response(
     slug: str,
     title: str,
     detail: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     register_problem_type(slug, title, title)

@@ -66,7 +66,7 @@ class Principal:
 
     @classmethod
     def from_token(cls, token: VerifiedToken) -> Principal:
-        kind: PrincipalKind = token.account_kind or ("admin" if token.is_admin else "client")  # type: ignore[assignment]
+        kind: PrincipalKind = token.account_kind or ("admin" if token.is_admin else "client")
         return cls(
             subject=token.subject, kind=kind, department=token.department, scopes=token.scopes, acr=token.acr,
             client_id=token.client_id, token_id=token.claims.get("jti"),

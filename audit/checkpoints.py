@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.models import AuditCheckpoint
 from ecert.clock import Clock, as_utc
@@ -92,7 +92,7 @@ def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: PublicKey) -
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
-    row = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    row = session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq).desc()).limit(1)).first()
     return Checkpoint.of(row) if row is not None else None
 
 

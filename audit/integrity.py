@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.checkpoints import Checkpoint, verify_checkpoint_signature
 from audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
@@ -80,7 +80,7 @@ class _Walk:
 def _events(session: Session) -> Iterator[AuditEvent]:
     last: int | None = None
     while True:
-        query = select(AuditEvent).order_by(AuditEvent.seq).limit(_PAGE)  # type: ignore[arg-type]
+        query = select(AuditEvent).order_by(col(AuditEvent.seq)).limit(_PAGE)
         if last is not None:
             query = query.where(AuditEvent.seq > last)
         rows = session.exec(query).all()
@@ -125,7 +125,7 @@ def _checkpoints(session: Session, keystore: KeyStore) -> tuple[dict[int, Checkp
     keys: dict[KeyRef, PublicKey | None] = {}
     valid: dict[int, Checkpoint] = {}
     problems: list[Problem] = []
-    for row in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).all():  # type: ignore[arg-type]
+    for row in session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq))).all():
         checkpoint = Checkpoint.of(row)
         if checkpoint.key not in keys:
             try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.models import AuditEvent, StatsDaily
 
@@ -72,11 +72,11 @@ def event_counter(*, action: str, department: str | None, details: dict[str, Any
 
 
 def _filtered(query: Any, start: dt.date, end: dt.date, departments: Sequence[str] | None, metric_prefix: str | None) -> Any:
-    query = query.where(StatsDaily.day >= start, StatsDaily.day <= end)  # type: ignore[arg-type]
+    query = query.where(StatsDaily.day >= start, StatsDaily.day <= end)
     if departments is not None:
-        query = query.where(StatsDaily.department.in_(list(departments)))  # type: ignore[attr-defined]
+        query = query.where(col(StatsDaily.department).in_(list(departments)))
     if metric_prefix:
-        query = query.where(StatsDaily.metric.startswith(metric_prefix))  # type: ignore[attr-defined]
+        query = query.where(StatsDaily.metric.startswith(metric_prefix))
     return query
 
 
@@ -85,7 +85,8 @@ def daily_counts(
     metric_prefix: str | None = None,
 ) -> list[DailyCount]:
     """Counters for ``start <= day <= end``; ``departments`` None means all (platform administrators)."""
-    columns = (StatsDaily.department, StatsDaily.day, StatsDaily.metric, StatsDaily.dimension, StatsDaily.count)
+    columns = (col(StatsDaily.department), col(StatsDaily.day), col(StatsDaily.metric), col(StatsDaily.dimension),
+               col(StatsDaily.count))
     query = _filtered(sa.select(*columns), start, end, departments, metric_prefix).order_by(*columns[:4])
     return [DailyCount(str(a), _date(b), str(c), str(d), int(e)) for a, b, c, d, e in session.execute(query).all()]
 
@@ -99,11 +100,11 @@ def summary(
     metric_prefix: str | None = None,
 ) -> list[tuple[str, str, int]]:
     """Sums grouped in the database: ``(key, metric, count)`` with key the day, department or dimension."""
-    keys = {"day": StatsDaily.day, "department": StatsDaily.department, "dimension": StatsDaily.dimension}
+    keys = {"day": col(StatsDaily.day), "department": col(StatsDaily.department), "dimension": col(StatsDaily.dimension)}
     if by not in keys:
         raise ValueError(f"by must be one of {sorted(keys)}")
     key = keys[by]
-    query = _filtered(sa.select(key, StatsDaily.metric, sa.func.sum(StatsDaily.count)), start, end, departments,
+    query = _filtered(sa.select(key, col(StatsDaily.metric), sa.func.sum(StatsDaily.count)), start, end, departments,
                       metric_prefix).group_by(key, StatsDaily.metric).order_by(key, StatsDaily.metric)
     return [(_date(k).isoformat() if by == "day" else str(k), str(m), int(n)) for k, m, n in session.execute(query).all()]
 
@@ -133,7 +134,7 @@ def rebuild_from_trail(session: Session) -> int:
     counts: Counter[tuple[str, dt.date, str, str]] = Counter()
     last = 0
     while True:
-        page = session.exec(select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(5000)).all()  # type: ignore[arg-type]
+        page = session.exec(select(AuditEvent).where(AuditEvent.seq > last).order_by(col(AuditEvent.seq)).limit(5000)).all()
         for e in page:
             at = e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.timezone.utc)
             counts[(e.department or "", at.astimezone(dt.timezone.utc).date(), e.action[:64], dimension_of(e.details))] += 1
@@ -142,7 +143,7 @@ def rebuild_from_trail(session: Session) -> int:
         last = page[-1].seq
     actions = {key[2] for key in counts}
     if actions:
-        session.execute(sa.delete(StatsDaily).where(StatsDaily.metric.in_(actions)))  # type: ignore[attr-defined]
+        session.execute(sa.delete(StatsDaily).where(col(StatsDaily.metric).in_(actions)))
     for (department, day, metric, dimension), n in counts.items():
         session.add(StatsDaily(department=department, day=day, metric=metric, dimension=dimension, count=n))
     session.flush()

@@ -20,10 +20,11 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit import merkle
 from audit.models import TlogLeaf, TlogNode, TlogTreeHead
@@ -141,14 +142,14 @@ def _cache_completed_subtrees(session: Session, index: int, digest: bytes) -> No
         return
     start = end - (1 << NODE_MIN_LEVEL)
     leaves = session.execute(
-        sa.select(TlogLeaf.leaf_hash).where(TlogLeaf.idx >= start, TlogLeaf.idx < end).order_by(TlogLeaf.idx)  # type: ignore[arg-type]
+        sa.select(col(TlogLeaf.leaf_hash)).where(col(TlogLeaf.idx) >= start, col(TlogLeaf.idx) < end).order_by(col(TlogLeaf.idx))
     ).scalars().all()
     current = merkle.mth(list(leaves))
     level = NODE_MIN_LEVEL
     session.add(TlogNode(level=level, idx=(end >> level) - 1, hash=current))
     while end % (1 << (level + 1)) == 0:
         left = session.execute(
-            sa.select(TlogNode.hash).where(TlogNode.level == level, TlogNode.idx == (end >> level) - 2)
+            sa.select(col(TlogNode.hash)).where(col(TlogNode.level) == level, col(TlogNode.idx) == (end >> level) - 2)
         ).scalar_one()
         current = merkle.node_hash(left, current)
         level += 1
@@ -340,7 +341,7 @@ class InclusionProver:
             after = (int(rows[-1][0]), int(rows[-1][1]))
 
     def prove(self, leaf_hash: bytes, head: TreeHead, leaf_index: int | None = None,
-              lower: Sequence[bytes | None] | None = None) -> InclusionProof:
+              lower: Sequence[Any] | None = None) -> InclusionProof:
         """The proof of the leaf (at ``leaf_index`` when known, else found by its hash) in ``head``'s tree, from the
         values of :meth:`columns` for it when the caller read them; :class:`LeafNotFound` when it is not there."""
         size, level = head.tree_size, self.upper.level
@@ -350,7 +351,7 @@ class InclusionProver:
         if lower is None:
             lower = self.reads.rows(self._lower, {"index": leaf_index})[0]
         group = leaf_index >> NODE_MIN_LEVEL << NODE_MIN_LEVEL
-        packed = bytes.fromhex(lower[0] or "")  # type: ignore[arg-type]
+        packed = bytes.fromhex(lower[0] or "")  # the first column is hex, the rest node hashes
         row = [packed[k:k + 32] for k in range(0, len(packed), 32)]
         at = leaf_index - group
         if len(row) != 1 << NODE_MIN_LEVEL or row[at] != leaf_hash:
@@ -416,7 +417,7 @@ def inclusion_proof(
     if leaf_hash is not None and leaf_index is None:
         # No ORDER BY/LIMIT: that tempts planners into walking the primary key instead of the hash index.
         found = min(session.execute(
-            sa.select(TlogLeaf.idx).where(TlogLeaf.leaf_hash == leaf_hash, TlogLeaf.idx < size)  # type: ignore[arg-type]
+            sa.select(col(TlogLeaf.idx)).where(col(TlogLeaf.leaf_hash) == leaf_hash, col(TlogLeaf.idx) < size)
         ).scalars().all(), default=None)
         if found is None:
             raise LeafNotFound(f"no leaf with that hash in the tree of size {size}")
@@ -445,7 +446,7 @@ def _head(row: TlogTreeHead) -> TreeHead:
 
 
 def latest_tree_head(session: Session) -> TreeHead | None:
-    row = session.exec(select(TlogTreeHead).order_by(TlogTreeHead.tree_size.desc()).limit(1)).first()  # type: ignore[attr-defined]
+    row = session.exec(select(TlogTreeHead).order_by(col(TlogTreeHead.tree_size).desc()).limit(1)).first()
     return _head(row) if row is not None else None
 
 
@@ -458,14 +459,14 @@ def tree_head_at(session: Session, size: int, *, missing_ok: bool = False) -> Tr
 
 def tree_heads(session: Session, *, after: int = -1, limit: int = 100) -> list[TreeHead]:
     rows = session.exec(
-        select(TlogTreeHead).where(TlogTreeHead.tree_size > after).order_by(TlogTreeHead.tree_size).limit(limit)  # type: ignore[arg-type]
+        select(TlogTreeHead).where(TlogTreeHead.tree_size > after).order_by(col(TlogTreeHead.tree_size)).limit(limit)
     ).all()
     return [_head(r) for r in rows]
 
 
 def entries(session: Session, *, start: int, end: int) -> list[LogEntry]:
     rows = session.exec(
-        select(TlogLeaf).where(TlogLeaf.idx >= start, TlogLeaf.idx < end).order_by(TlogLeaf.idx)  # type: ignore[arg-type]
+        select(TlogLeaf).where(TlogLeaf.idx >= start, TlogLeaf.idx < end).order_by(col(TlogLeaf.idx))
     ).all()
     return [
         LogEntry(int(r.idx), bytes(r.leaf_hash),

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from keys import TransitKeyStore, VaultConnection, VaultCredentials
+from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao, free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"

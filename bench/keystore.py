@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.hazmat.primitives import hashes
@@ -18,7 +19,7 @@ from bench.common import peak_rss_mib, percentile, rate, throwaway_openbao, writ
 from keys import KeyType
 
 
-def _for(seconds: float, step) -> tuple[int, list[float]]:  # type: ignore[no-untyped-def]
+def _for(seconds: float, step: Callable[[], int]) -> tuple[int, list[float]]:
     count, latencies, deadline = 0, [], time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
@@ -67,7 +68,7 @@ def main() -> None:
         results["KeyStore.sign_batch (256/request), 4 threads"] = {"per_s": rate(sum(counts), time.perf_counter() - started)}
 
     path = write_results("keystore", {"seconds": args.seconds, "results": results, "peak_rss_mib": peak_rss_mib()})
-    print(f"| measurement | signatures/s | notes |\n|---|---:|---|")
+    print("| measurement | signatures/s | notes |\n|---|---:|---|")
     for name, values in results.items():
         notes = ", ".join(f"{k} {v:.1f}" for k, v in values.items() if k != "per_s")
         print(f"| {name} | {values['per_s']:,.0f} | {notes} |")

@@ -147,7 +147,7 @@ def _size(args: argparse.Namespace, size: int, schema: str, scratch: Path) -> di
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "ECERT_PORT": str(port), "ECERT_WORKERS": str(args.workers), "ECERT_DATA_DIR": str(state / "data"),
                "ECERT_DATABASE_URL": database_url, "ECERT_VAULT_ADDR": server.addr, "ECERT_PUBLIC_URL": base,
-               "ECERT_VAULT_ROLE_ID": credentials.role_id, "ECERT_VAULT_SECRET_ID": credentials.secret_id or "",
+               "ECERT_VAULT_ROLE_ID": credentials.role_id or "", "ECERT_VAULT_SECRET_ID": credentials.secret_id or "",
                "ECERT_LOG_LEVEL": "WARNING", "ECERT_DEMO": "false", "ECERT_VERIFY_RATE_PER_SECOND": "1000000000",
                "ECERT_VERIFY_BURST": "1000000000"}
         result["load_average_before"] = os.getloadavg()

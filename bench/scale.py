@@ -109,7 +109,7 @@ def schema_url(postgres_url: str, schema: str) -> str:
 def _driver(engine: sa.Engine) -> Any:
     """A psycopg connection of its own, in autocommit (each statement commits)."""
     raw = engine.raw_connection()
-    connection = raw.driver_connection
+    connection: Any = raw.driver_connection  # psycopg's Connection; SQLAlchemy types it Any | None
     raw.detach()
     connection.autocommit = True
     connection.execute("SET maintenance_work_mem = '512MB'")
@@ -156,7 +156,7 @@ def _prepare(engine: sa.Engine) -> int:
     from ca.models import Department
     from certificates.models import LicenceType
     from certificates.types import add_type, parse_type_spec
-    from tests.certificates.conftest import BUSINESS_TYPE
+    from tests.support.licences import BUSINESS_TYPE
 
     with session_scope(engine) as session:
         if session.get(Department, DEPARTMENT) is None:

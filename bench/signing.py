@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m bench.signing [--seconds 10] [--batch 50] [--pki ca|t
 
 A throwaway embedded OpenBao holds every key. ``--pki ca`` (default) uses the real CA
 (``ca.CertificateAuthority`` over a temp SQLite database: seal certificate, CRLs, delegated OCSP
-responder, TSA); ``--pki test`` the small test PKI of ``tests/signing/pki.py``. Measured, all in
+responder, TSA); ``--pki test`` the small test PKI of ``tests/support/pki.py``. Measured, all in
 one process and one run:
 
 - rendering only (reportlab, the licence page with its QR code);
@@ -44,8 +44,8 @@ from ecert.clock import SystemClock
 from keys import KeyStore
 from signing.render import render_licence
 from signing.sealer import PadesSealer
-from tests.signing.conftest import licence
-from tests.signing.pki import TestPki
+from tests.support.licences import licence
+from tests.support.pki import TestPki
 
 DEPARTMENT_NAME = "浙江省市场监督管理局"
 

@@ -52,7 +52,7 @@ def _setup(runtime: Any, count: int) -> tuple[list[Any], bytes]:
     from ecert.clock import SystemClock
     from ecert.db import session_scope
     from signing.sealer import PadesSealer
-    from tests.certificates.conftest import BUSINESS_TYPE, uscc
+    from tests.support.licences import BUSINESS_TYPE, uscc
 
     authority = Container.build(runtime).ca
     authority.bootstrap()

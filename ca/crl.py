@@ -10,17 +10,19 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ca import der, profiles
 from ca.hierarchy import Authority
 from ca.models import CrlRecord, IssuedCertificate
 from ecert.clock import as_utc
-from keys import KeyStore, remote_private_key
+from keys import KeyStore, PublicKey, remote_private_key
+from keys.model import HashName
 
 __all__ = ["RevokedEntry", "build_crl", "revoked_entries", "CrlState", "crl_state", "refresh_crl"]
 
@@ -84,7 +86,8 @@ def build_crl(
     algorithm = der.sequence(der.oid(_SIGNATURE_OIDS[hash_algorithm.name]))
     times: dict[dt.datetime, bytes] = {}
     revoked = b"".join(_entry(e, times) for e in entries)
-    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.certificate.public_key())  # type: ignore[arg-type]
+    issuer_key = cast(PublicKey, authority.certificate.public_key())  # our CA certificates hold EC or RSA keys
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key)
     tbs = der.sequence(
         der.integer(1),  # v2
         algorithm,
@@ -96,9 +99,10 @@ def build_crl(
                                      _extension(x509.AuthorityKeyIdentifier.oid, aki))),
     )
     digest = hashlib.new(hash_algorithm.name, tbs).digest()
-    signature = keystore.sign(authority.key, digest, hash_name=hash_algorithm.name).value  # type: ignore[arg-type]
+    hash_name = cast(HashName, hash_algorithm.name)  # "sha256" or "sha384": profiles.signature_hash
+    signature = keystore.sign(authority.key, digest, hash_name=hash_name).value
     crl = x509.load_der_x509_crl(der.sequence(tbs, algorithm, der.bit_string(signature)))
-    if not crl.is_signature_valid(authority.certificate.public_key()):  # type: ignore[arg-type]
+    if not crl.is_signature_valid(issuer_key):
         raise RuntimeError("the assembled CRL does not verify")
     return crl
 
@@ -107,7 +111,7 @@ def revoked_entries(session: Session, issuer: str) -> list[RevokedEntry]:
     rows = session.execute(
         select(IssuedCertificate.serial, IssuedCertificate.revoked_at, IssuedCertificate.revocation_reason,
                IssuedCertificate.invalidity_date)
-        .where(IssuedCertificate.issuer == issuer, IssuedCertificate.revoked_at.is_not(None))  # type: ignore[union-attr]
+        .where(IssuedCertificate.issuer == issuer, col(IssuedCertificate.revoked_at).is_not(None))
     )
     return [
         RevokedEntry(int(serial, 16), as_utc(at), reason, as_utc(invalid) if invalid else None)
@@ -118,8 +122,9 @@ def revoked_entries(session: Session, issuer: str) -> list[RevokedEntry]:
 def crl_state(session: Session, issuer: str, now: dt.datetime) -> CrlState:
     """Whether ``issuer``'s stored CRL can be served as it is (no DER is read)."""
     row = session.execute(
-        select(CrlRecord.number, CrlRecord.this_update, CrlRecord.next_update, CrlRecord.changes, CrlRecord.built_from)
-        .where(CrlRecord.issuer == issuer)
+        sa.select(col(CrlRecord.number), col(CrlRecord.this_update), col(CrlRecord.next_update), col(CrlRecord.changes),
+                  col(CrlRecord.built_from))
+        .where(col(CrlRecord.issuer) == issuer)
     ).first()
     if row is None:
         return CrlState(issuer, 0, None, None, fresh=False)
@@ -147,11 +152,11 @@ def refresh_crl(session: Session, keystore: KeyStore, authority: Authority, vali
                     this_update=now, next_update=now + validity)
     der = crl.public_bytes(serialization.Encoding.DER)
     stored = session.execute(
-        sa.update(CrlRecord).where(CrlRecord.issuer == authority.name, CrlRecord.number == record.number).values(  # type: ignore[arg-type]
+        sa.update(CrlRecord).where(col(CrlRecord.issuer) == authority.name, col(CrlRecord.number) == record.number).values(
             number=record.number + 1, this_update=now, next_update=now + validity, crl_der=der, built_from=seen,
         )
     )
-    if stored.rowcount == 0:  # type: ignore[attr-defined]  # another process numbered one first: serve theirs
+    if stored.rowcount == 0:  # type: ignore[attr-defined]  # a CursorResult. 0: another process numbered one first: serve theirs
         session.expire(record)
         latest = session.get(CrlRecord, authority.name, populate_existing=True)
         assert latest is not None and latest.crl_der is not None

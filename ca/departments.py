@@ -17,7 +17,7 @@ import weakref
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from ca.errors import DepartmentDisabled, DuplicateDepartment, UnknownDepartment
@@ -73,7 +73,7 @@ def active_department(session: Session, code: str) -> Department:
 def list_departments(session: Session, *, include_disabled: bool = False) -> list[Department]:
     query = select(Department).order_by(Department.code)
     if not include_disabled:
-        query = query.where(Department.disabled_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Department.disabled_at).is_(None))
     return list(session.exec(query))
 
 

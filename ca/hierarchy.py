@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from ca import profiles
@@ -128,7 +129,7 @@ def sign_certificate(
     builder = profiles.build_certificate(
         request, issuer=issuer.certificate if issuer else None, issuer_public_key=issuer_public, endpoints=endpoints
     )
-    return builder.sign(signer, profiles.signature_hash(issuer_public))  # type: ignore[arg-type]
+    return builder.sign(signer, profiles.signature_hash(issuer_public))
 
 
 def _store_issued(session: Session, cert: x509.Certificate, *, issuer: str, profile: Profile, key: KeyRef,
@@ -146,12 +147,12 @@ def _store_issued(session: Session, cert: x509.Certificate, *, issuer: str, prof
 def issue_certificate(
     session: Session, keystore: KeyStore, *, issuer: Authority, profile: Profile, subject: x509.Name, key: KeyRef,
     validity: dt.timedelta, now: dt.datetime, endpoints: Endpoints, department: str | None = None, actor: str = "system",
-    public_key: object | None = None,
+    public_key: CertificatePublicKeyTypes | None = None,
 ) -> tuple[x509.Certificate, IssuedCertificate]:
     """Issue one end-entity or CA certificate for a Vault key (or a given public key), stored and audited."""
     not_after = min(now + validity, issuer.certificate.not_valid_after_utc)
     request = CertificateRequest(
-        profile=profile, subject=subject, public_key=public_key or keystore.public_key(key),  # type: ignore[arg-type]
+        profile=profile, subject=subject, public_key=public_key or keystore.public_key(key),
         serial=x509.random_serial_number(), not_before=max(now - BACKDATE, issuer.certificate.not_valid_before_utc),
         not_after=not_after, issuer_name=issuer.name,
     )
@@ -175,8 +176,8 @@ def _delegate(session: Session, profile: Profile, now: dt.datetime, margin: dt.t
     row = session.exec(
         select(IssuedCertificate)
         .where(IssuedCertificate.profile == profile.name, IssuedCertificate.issuer == ISSUING_NAME,
-               IssuedCertificate.revoked_at.is_(None))  # type: ignore[union-attr]
-        .order_by(IssuedCertificate.not_after.desc())  # type: ignore[attr-defined]
+               col(IssuedCertificate.revoked_at).is_(None))
+        .order_by(col(IssuedCertificate.not_after).desc())
     ).first()
     if row is None or as_utc(row.not_after) - margin <= now:
         return None

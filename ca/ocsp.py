@@ -112,7 +112,7 @@ class Responder:
         )
         if nonce is not None:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-        response = builder.sign(self._signer, hashes.SHA256())  # type: ignore[arg-type]
+        response = builder.sign(self._signer, hashes.SHA256())
         # a cached answer is re-signed well before its nextUpdate
         return response.public_bytes(serialization.Encoding.DER), this_update + self._validity / 4
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from ca.errors import ProfileViolation
@@ -122,7 +123,7 @@ class CertificateRequest:
 
     profile: Profile
     subject: x509.Name
-    public_key: PublicKey
+    public_key: CertificatePublicKeyTypes  # any key a CSR may carry: only EC and RSA pass the profile
     serial: int
     not_before: dt.datetime
     not_after: dt.datetime
@@ -130,7 +131,7 @@ class CertificateRequest:
     extra_extensions: tuple[x509.ExtensionType, ...] = field(default=())
 
 
-def signature_hash(key: PublicKey) -> hashes.HashAlgorithm:
+def signature_hash(key: PublicKey) -> hashes.SHA256 | hashes.SHA384:
     """The hash that matches the signer's key strength (SHA-384 for P-384, SHA-256 otherwise)."""
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
@@ -205,7 +206,7 @@ def build_certificate(
     )
     if issuer is not None:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
         )
     if profile.extended_key_usage:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usage)), critical=profile.eku_critical)

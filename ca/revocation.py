@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from cryptography import x509
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from audit.trail import record_event
 from ca.errors import AlreadyRevoked, InvalidRevocationReason, UnknownCertificate
@@ -38,9 +38,9 @@ def parse_reason(name: str) -> x509.ReasonFlags:
 def mark_crl_stale(session: Session, issuer: str) -> None:
     """Make the next CRL request rebuild ``issuer``'s CRL (in the revoking transaction)."""
     updated = session.execute(
-        sa.update(CrlRecord).where(CrlRecord.issuer == issuer).values(changes=CrlRecord.changes + 1)  # type: ignore[arg-type]
+        sa.update(CrlRecord).where(col(CrlRecord.issuer) == issuer).values(changes=col(CrlRecord.changes) + 1)
     )
-    if updated.rowcount == 0:  # type: ignore[attr-defined]
+    if updated.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult; sqlmodel types it Result
         session.add(CrlRecord(issuer=issuer))
         session.flush()
 

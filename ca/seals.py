@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ca import profiles
 from ca.departments import active_department
@@ -100,7 +100,7 @@ def list_seals(session: Session, code: str) -> list[IssuedCertificate]:
     return list(session.exec(
         select(IssuedCertificate)
         .where(IssuedCertificate.profile == profiles.SEAL.name, IssuedCertificate.department_code == code)
-        .order_by(IssuedCertificate.issued_at.desc())  # type: ignore[attr-defined]
+        .order_by(col(IssuedCertificate.issued_at).desc())
     ))
 
 
@@ -108,7 +108,7 @@ def seal_history(session: Session) -> list[IssuedCertificate]:
     """Every seal certificate ever issued, oldest first (the published key history)."""
     return list(session.exec(
         select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
-        .order_by(IssuedCertificate.issued_at)  # type: ignore[arg-type]
+        .order_by(col(IssuedCertificate.issued_at))
     ))
 
 

@@ -110,8 +110,8 @@ class TimestampAuthority:
             raise TimestampRejected("bad_data_format", "the request is empty or too large")
         try:
             request = tsp.TimeStampReq.load(request_der, strict=True)
-            request.native  # parse every field now, not later
-        except (ValueError, TypeError, KeyError) as exc:
+            _ = request.native  # parse every field now, not later
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # AttributeError: e.g. an ObjectDescriptor
             raise TimestampRejected("bad_data_format", f"the request is not a DER TimeStampReq: {exc}") from exc
         if request["version"].native != "v1":
             raise TimestampRejected("bad_request", "only version 1 requests are supported")

@@ -209,7 +209,7 @@ def _claim(engine: Engine, job_id: str, owner: str, now: dt.datetime) -> bool:
             )
             .values(status="running", lease_owner=owner, lease_until=now + LEASE, heartbeat_at=now, updated_at=now)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult; sqlmodel types it Result
 
 
 @contextmanager

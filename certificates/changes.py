@@ -121,7 +121,7 @@ class ChangeFeed:
 
     def _listen(self) -> None:
         pooled = self._engine.raw_connection()
-        connection = pooled.driver_connection
+        connection: Any = pooled.driver_connection  # psycopg's Connection; SQLAlchemy types it Any | None
         pooled.detach()  # a connection of its own, never returned to the pool
         try:
             connection.autocommit = True

@@ -15,13 +15,15 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from keys import KeyRef, KeyStore, KeyType, PublicKey
+from keys import KeyRef, KeyStore, KeyType
+from keys.model import HashName
 
 __all__ = ["sign_compact", "verify_compact", "b64url", "unb64url", "canonical_json", "ALGORITHMS"]
 
 #: key type -> (JWS alg, hash)
-ALGORITHMS: dict[KeyType, tuple[str, str]] = {
+ALGORITHMS: dict[KeyType, tuple[str, HashName]] = {
     KeyType.EC_P256: ("ES256", "sha256"),
     KeyType.EC_P384: ("ES384", "sha384"),
     KeyType.RSA_3072: ("RS256", "sha256"),
@@ -50,11 +52,11 @@ def sign_compact(keys: KeyStore, key: KeyRef, typ: str, payloads: Sequence[Mappi
     header = b64url(canonical_json({"alg": alg, "kid": str(key), "typ": typ}))
     inputs = [f"{header}.{b64url(canonical_json(dict(p)))}" for p in payloads]
     digests = [hashlib.new(hash_name, i.encode()).digest() for i in inputs]
-    signatures = keys.sign_batch(key, digests, hash_name=hash_name, ec_format="raw")  # type: ignore[arg-type]
+    signatures = keys.sign_batch(key, digests, hash_name=hash_name, ec_format="raw")
     return [f"{i}.{b64url(s.value)}" for i, s in zip(inputs, signatures)]
 
 
-def verify_compact(jws: str, public_key: PublicKey) -> tuple[dict[str, Any], dict[str, Any]]:
+def verify_compact(jws: str, public_key: CertificatePublicKeyTypes) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) of a compact JWS that verifies with ``public_key``; ValueError otherwise."""
     try:
         header_b64, claims_b64, signature_b64 = jws.strip().split(".")

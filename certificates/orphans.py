@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -27,6 +27,7 @@ __all__ = ["ListableStore", "Orphan", "find_orphans", "collect_orphans"]
 _CHUNK = 500
 
 
+@runtime_checkable
 class ListableStore(Protocol):
     def entries(self, under: str = "") -> Iterator[tuple[str, dt.datetime]]: ...
 

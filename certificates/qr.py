@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
 from certificates.jws import b64url, canonical_json, sign_compact, verify_compact
-from keys import KeyRef, KeyStore, PublicKey
+from keys import KeyRef, KeyStore
 
 __all__ = ["QrClaims", "fields_digest", "sign_payloads", "verify_payload", "qr_string", "split_qr", "b64url"]
 
@@ -66,7 +68,7 @@ def sign_payloads(keys: KeyStore, key: KeyRef, claims: Sequence[QrClaims]) -> li
     return sign_compact(keys, key, QR_TYPE, [c.to_json() for c in claims])
 
 
-def verify_payload(jws: str, public_key: PublicKey) -> dict[str, Any]:
+def verify_payload(jws: str, public_key: CertificatePublicKeyTypes) -> dict[str, Any]:
     """Check a compact JWS against a public key; return its header and claims or raise ValueError."""
     try:
         header, claims = verify_compact(jws, public_key)

@@ -86,7 +86,7 @@ class LicenceService:
         return self.blobs.get(session, licence.pdf_blob_key, sha256=licence.pdf_sha256)
 
     def holder_pdf(self, session: Session, kind: str, id_number: str, licence_id: str) -> bytes:
-        mine = {l.id: l for l in records.list_for_holder(session, self.issuer.pii, kind=kind, id_number=id_number, limit=1000)}
+        mine = {rec.id: rec for rec in records.list_for_holder(session, self.issuer.pii, kind=kind, id_number=id_number, limit=1000)}
         licence = mine.get(licence_id)
         if licence is None:
             raise records.LicenceNotFound(f"no licence {licence_id} among yours")

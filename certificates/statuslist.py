@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from certificates.jws import sign_compact, verify_compact
 from certificates.statusbits import BITS, CODES, LIST_SIZE, STATUS_OF_CODE, decode, encode, entry, pack
@@ -113,8 +113,8 @@ def mark_changed(session: Session, list_ids: Iterable[int | None]) -> None:
     """A status in these lists changed: the next request rebuilds them."""
     ids = sorted({i for i in list_ids if i is not None})
     if ids:
-        session.execute(sa.update(StatusListToken).where(StatusListToken.list_id.in_(ids))  # type: ignore[attr-defined]
-                        .values(changes=StatusListToken.changes + 1))
+        session.execute(sa.update(StatusListToken).where(col(StatusListToken.list_id).in_(ids))
+                        .values(changes=col(StatusListToken.changes) + 1))
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def current_token(session: Session, keystore: KeyStore, list_id: int, *, public_
     if not fresh:
         seen = cache.changes
         token = _build(session, keystore, record, public_url=public_url, ttl=ttl, now=now)
-        session.execute(sa.update(StatusListToken).where(StatusListToken.list_id == list_id)  # type: ignore[arg-type]
+        session.execute(sa.update(StatusListToken).where(col(StatusListToken.list_id) == list_id)
                         .values(token=token, built_at=now, built_from=seen))
         cache.token, cache.built_at = token, now
     assert cache.token is not None and cache.built_at is not None

@@ -108,13 +108,13 @@ def parse_type_spec(data: Any) -> TypeSpec:
     if not isinstance(data, dict):
         raise InvalidInput("a licence type must be a JSON object")
     errors: list[dict[str, str]] = []
-    code = data.get("code")
+    code: Any = data.get("code")  # JSON: checked below
     if not isinstance(code, str) or not CODE_PATTERN.match(code):
         errors.append(_bad("#/code", "must be 2-16 of A-Z and 0-9"))
     for key in ("name_zh", "name_en"):
         if not (isinstance(data.get(key), str) and 0 < len(data[key]) <= 200):
             errors.append(_bad(f"#/{key}", "must be a non-empty string of at most 200 characters"))
-    schema = data.get("fields_schema")
+    schema: Any = data.get("fields_schema")  # JSON: check_schema refuses anything but a schema
     properties: dict[str, Any] = {}
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -181,7 +181,7 @@ def set_type_active(
 
 
 def list_types(session: Session, *, department_code: str | None = None) -> list[LicenceType]:
-    query = select(LicenceType).order_by(LicenceType.department_code, LicenceType.code, LicenceType.version)
+    query = select(LicenceType).order_by(col(LicenceType.department_code), col(LicenceType.code), col(LicenceType.version))
     if department_code is not None:
         query = query.where(LicenceType.department_code == department_code)
     return list(session.exec(query).all())

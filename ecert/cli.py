@@ -123,7 +123,7 @@ def cmd_db_revision(args: argparse.Namespace, settings: Settings) -> int:
         versions = Path(importlib.import_module(args.package).__file__ or "").parent / "migrations" / "versions"
         versions.mkdir(parents=True, exist_ok=True)
         (versions.parent / "__init__.py").touch()
-        config.set_main_option("version_locations", config.get_main_option("version_locations") + f" {versions}")
+        config.set_main_option("version_locations", (config.get_main_option("version_locations") or "") + f" {versions}")
         heads = ScriptDirectory.from_config(config).get_revisions(args.package + "@head") if _has_branch(config, args.package) else ()
         command.revision(
             config,

@@ -143,7 +143,7 @@ class DriverReads:
 
     def rows(self, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raw = self.engine.raw_connection()
-        cursor = None
+        cursor: Any = None  # the driver's own cursor: psycopg's execute() takes prepare=
         try:
             cursor = raw.cursor()
             if self.postgres:

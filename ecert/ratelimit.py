@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["Limiter", "TokenBuckets", "shared_limit", "SharedWindows", "DirectWindows", "retry_after"]
 
 log = logging.getLogger(__name__)
-_COUNT = RateCount.__table__  # type: ignore[attr-defined]
-_WORKER = RateWorker.__table__  # type: ignore[attr-defined]
+_COUNT = RateCount.__table__  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
+_WORKER = RateWorker.__table__  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
 _KEY_CHARS = 128
 
 

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from audit.trail import record_event
 from ca.departments import active_department, validate_code
@@ -146,11 +146,11 @@ def create_client(
 
 
 def list_clients(session: Session, *, department: str | None = None, include_disabled: bool = True) -> list[ClientView]:
-    query = select(ApiClient).order_by(ApiClient.created_at, ApiClient.client_id)
+    query = select(ApiClient).order_by(col(ApiClient.created_at), col(ApiClient.client_id))
     if department is not None:
         query = query.where(ApiClient.department_code == department)
     if not include_disabled:
-        query = query.where(ApiClient.disabled_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(ApiClient.disabled_at).is_(None))
     return [view(row) for row in session.exec(query)]
 
 

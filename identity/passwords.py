@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 import pyotp
 from argon2 import PasswordHasher
@@ -45,9 +45,18 @@ __all__ = [
     "keyed_hash",
 ]
 
-ARGON2_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
+
+class _Argon2Parameters(TypedDict):
+    time_cost: int
+    memory_cost: int
+    parallelism: int
+    hash_len: int
+    salt_len: int
+
+
+ARGON2_PARAMETERS: _Argon2Parameters = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
 HASH_SLOTS = max(1, os.cpu_count() or 1)
-_hasher = PasswordHasher(**ARGON2_PARAMETERS)  # type: ignore[arg-type]
+_hasher = PasswordHasher(**ARGON2_PARAMETERS)
 _pool = ThreadPoolExecutor(HASH_SLOTS, thread_name_prefix="argon2id")
 # Verified against when the login name is unknown, so that path costs one argon2id too; timing it gives the cost
 # of one hash on this machine (sizes the login queue, identity.admission).

@@ -21,11 +21,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jws
-from jose.backends import ECKey
+from jose.backends.cryptography_backend import CryptographyECKey as ECKey  # the class jose.backends.ECKey names
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
@@ -67,7 +67,7 @@ def _jwk(public_key: ec.EllipticCurvePublicKey, kid: str) -> dict[str, str]:
     return {**ECKey(public_key, ALGORITHM).to_dict(), "kid": kid, "use": "sig"}
 
 
-class VaultJoseKey(Key):  # type: ignore[misc]
+class VaultJoseKey(Key):
     """A python-jose signing key whose private half stays in Vault (one transit call per sign)."""
 
     def __init__(self, store: KeyStore, key: KeyRef, public_key: ec.EllipticCurvePublicKey) -> None:
@@ -85,7 +85,7 @@ class VaultJoseKey(Key):  # type: ignore[misc]
     def verify(self, msg: bytes, sig: bytes) -> bool:
         return bool(self._public.verify(msg, sig))
 
-    def public_key(self) -> ECKey:
+    def public_key(self) -> ECKey:  # type: ignore[override]  # jose's stubs say Self; the public half is a plain ECKey
         return self._public
 
     def to_pem(self) -> bytes:
@@ -231,7 +231,7 @@ class VerifiedToken:
         return str(value) if value else None
 
     @property
-    def account_kind(self) -> str | None:
+    def account_kind(self) -> Literal["person", "staff"] | None:
         """``person`` or ``staff`` for tokens issued to an account (claim ``kind``), else None (API clients)."""
         value = self.claims.get("kind")
         return value if value in ("person", "staff") else None
@@ -337,7 +337,7 @@ class AccessTokens:
             raise InvalidToken("the token is not an ecert access token")
         kid = header.get("kid")
         key = self.keys.verifier(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise InvalidToken("the token names no key of ours")
         try:
             payload = jws.verify(token, key, algorithms=[ALGORITHM])

@@ -11,7 +11,8 @@ import typing
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo, Prehashed
+from cryptography.utils import Buffer
 
 from keys.errors import KeyExportForbidden
 from keys.model import HashName, KeyRef, KeyStore
@@ -59,10 +60,10 @@ class RemoteECPrivateKey(ec.EllipticCurvePrivateKey):
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise TypeError("only ECDSA is supported")
-        digest, hash_name = digest_for(data, signature_algorithm.algorithm)
+        digest, hash_name = digest_for(bytes(data), signature_algorithm.algorithm)
         return self._store.sign(self._key, digest, hash_name=hash_name).value
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -110,8 +111,10 @@ class RemoteRSAPrivateKey(rsa.RSAPrivateKey):
         self,
         data: bytes,
         padding_: padding.AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | Prehashed,
+        algorithm: hashes.HashAlgorithm | Prehashed | NoDigestInfo,
     ) -> bytes:
+        if isinstance(algorithm, NoDigestInfo):
+            raise TypeError("the key store signs a digest inside its DigestInfo, not raw data")
         digest, hash_name = digest_for(data, algorithm)
         if isinstance(padding_, padding.PKCS1v15):
             return self._store.sign(self._key, digest, hash_name=hash_name, rsa_padding="pkcs1v15").value

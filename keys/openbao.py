@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -182,7 +183,7 @@ class ManagedOpenBao:
         pid_file.unlink(missing_ok=True)
         return False
 
-    def _wait(self, condition, timeout: float, what: str) -> VaultHealth:  # type: ignore[no-untyped-def]
+    def _wait(self, condition: Callable[[VaultHealth], bool], timeout: float, what: str) -> VaultHealth:
         deadline = time.monotonic() + timeout
         while True:
             health = self.health()
@@ -229,7 +230,7 @@ class ManagedOpenBao:
         return str(json.loads(self.init_file.read_text())["root_token"])
 
     def _configure(self, client: hvac.Client) -> VaultCredentials:
-        for attempt in range(50):  # raft elects a leader just after unsealing
+        for _attempt in range(50):  # raft elects a leader just after unsealing
             try:
                 mounts = client.sys.list_mounted_secrets_engines()["data"]
                 break

@@ -75,20 +75,21 @@ class VaultConnection:
     def _client(self) -> hvac.Client:
         client: hvac.Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = hvac.Client(url=self.addr, timeout=self._timeout)
+            client = hvac.Client(url=self.addr, timeout=self._timeout)  # type: ignore[arg-type]  # requests takes a float; the stubs say int
             self._local.client = client
-        if self._token is None:
-            self._login()
-        client.token = self._token
+        token = self._token  # read once: another thread may drop an expired token meanwhile
+        if token is None:
+            token = self._login()
+        client.token = token
         return client
 
-    def _login(self) -> None:
+    def _login(self) -> str:
         creds = self._credentials
         if creds.token:
             self._token = creds.token
-            return
+            return creds.token
         with self._login_lock:
-            client = hvac.Client(url=self.addr, timeout=self._timeout)
+            client = hvac.Client(url=self.addr, timeout=self._timeout)  # type: ignore[arg-type]  # requests takes a float; the stubs say int
             try:
                 result = client.auth.approle.login(
                     role_id=creds.role_id, secret_id=creds.secret_id, mount_point=creds.approle_mount
@@ -97,8 +98,10 @@ class VaultConnection:
                 raise VaultAuthError("Vault rejected ecert's AppRole credentials") from exc
             except Exception as exc:  # connection problems, sealed...
                 raise _translate(exc, self.addr) from exc
-            self._token = result["auth"]["client_token"]
+            token = str(result["auth"]["client_token"])
+            self._token = token
             log.info("logged in to Vault with AppRole", extra={"vault_addr": self.addr})
+            return token
 
     def request(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
         """One API call (``path`` without ``/v1/``); logs in again once if the token expired."""

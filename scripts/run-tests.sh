@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole suite. PostgreSQL tests use the server at 127.0.0.1:5432 when it answers.
+# Runs the static checks (scripts/lint.sh), then the whole suite. PostgreSQL tests use the server at
+# 127.0.0.1:5432 when it answers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -8,7 +9,7 @@ if [ -z "${ECERT_TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null 2>&
   export ECERT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test"
 fi
 echo "PostgreSQL for tests: ${ECERT_TEST_POSTGRES_URL:-none (PostgreSQL tests will be skipped)}"
-"$BIN/lint-imports" || exit 1
+scripts/lint.sh || exit 1
 "$BIN/pytest" "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

@@ -15,7 +15,7 @@ from pyhanko.pdf_utils.font.api import FontEngine, FontEngineFactory, ShapeResul
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStampStyle
-from reportlab.pdfbase import _cidfontdata
+from reportlab.pdfbase import _cidfontdata  # type: ignore[attr-defined]  # private module the stubs leave out
 
 from signing.render import CJK_FONT, LOCAL_TIME
 

@@ -110,8 +110,8 @@ def _revocation_data(
     crls: list[bytes] = []
     ocsps: list[bytes] = []
     try:
-        for issuer in issuers.values():
-            crls.append(revocation.crl_for(issuer))
+        for ca in issuers.values():
+            crls.append(revocation.crl_for(ca))
         for leaf in leaves:
             issuer = issuers.get(leaf.issuer)
             if issuer is None:

@@ -100,8 +100,8 @@ def qr_matrix(text: str) -> QrMatrix:
     third of the CPU of a sealed issuance; this takes ~2 ms.
     """
     barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    pixels = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))
-    size = pixels.shape[0]
+    pixels = memoryview(barcode.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]  # a buffer; stubs omit it
+    size = len(pixels)  # rows (the image is square)
     dark = pixels.tobytes().translate(_DARK)
     runs = tuple((row, found.start() - row * size, found.end() - found.start())
                  for row in range(size) for found in _RUN.finditer(dark, row * size, (row + 1) * size))

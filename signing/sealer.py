@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from asn1crypto import cms
 from cryptography import x509
@@ -313,7 +314,7 @@ class PadesSealer:
             use_pades=True,
             timestamper=self.timestamper,
         )
-        return _Pending(output, digest, tbs, signed_attrs)
+        return _Pending(cast(io.BytesIO, output), digest, tbs, signed_attrs)  # pyHanko's own BytesIO: we gave it no stream
 
     async def _finish(self, seal: _Seal, pending: _Pending) -> bytes:
         signature_cms = await seal.signer.async_sign_prescribed_attributes(

@@ -64,7 +64,7 @@ class VaultSigner(Signer):
         self._signing_certificate: cms.CMSAttribute | None = None
         self._lock = threading.Lock()
 
-    async def signed_attrs(  # type: ignore[override]
+    async def signed_attrs(
         self,
         data_digest: bytes,
         digest_algorithm: str,

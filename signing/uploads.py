@@ -112,6 +112,6 @@ def _inherited(page: generic.DictionaryObject, key: str) -> generic.ArrayObject:
     node: generic.DictionaryObject | None = page
     while node is not None:
         if key in node:
-            return node[key]  # type: ignore[no-any-return]
-        node = node["/Parent"] if "/Parent" in node else None
+            return node[key]
+        node = node["/Parent"] if "/Parent" in node else None  # noqa: SIM401 - get() would not dereference
     raise InvalidPdf("the last page has no /MediaBox")

@@ -29,7 +29,7 @@ from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import TransitKeyStore, VaultConnection, VaultCredentials
 from keys.openbao import ManagedOpenBao, free_port
-from tests.s3server import MotoS3
+from tests.support.s3server import MotoS3
 from tests.support.services import generous
 
 POSTGRES_URL = os.environ.get("ECERT_TEST_POSTGRES_URL")

@@ -207,7 +207,7 @@ def load_bundle(data: bytes, *, pinned_root: x509.Certificate | None = None) -> 
         crls = tuple(base64.b64decode(c) for c in bundle["crls"])
         for crl in crls:
             parsed = x509.load_der_x509_crl(crl)
-            if not any(parsed.is_signature_valid(ca.public_key()) for ca in [root, *intermediates]):  # type: ignore[arg-type]
+            if not any(parsed.is_signature_valid(ca.public_key()) for ca in [root, *intermediates]):  # type: ignore[arg-type]  # other keys: TypeError, BundleInvalid below
                 raise BundleInvalid("a CRL in the bundle is not signed by one of its CAs")
         trust = TrustMaterial(root, tuple(intermediates), crls, seals)
         issued_at = dt.datetime.fromisoformat(bundle["issued_at"])

@@ -112,7 +112,7 @@ class VerificationCounter:
 
 
 def _labels(licence_type: LicenceType | None, shown: dict[str, Any]) -> dict[str, dict[str, str]]:
-    layout = (licence_type.layout or {}).get("fields", []) if licence_type is not None else []
+    layout: list[dict[str, str]] = (licence_type.layout or {}).get("fields", []) if licence_type is not None else []
     return {f["name"]: {"zh": f.get("label_zh", f["name"]), "en": f.get("label_en", f["name"])}
             for f in layout if isinstance(f, dict) and f.get("name") in shown}
 
@@ -121,7 +121,7 @@ def summary_of(
     licence: RegisterRecord, licence_type: LicenceType | None, *, now: Any, public_url: str,
     superseded_by_token: str | None = None, reveal_id: Callable[[str], str] | None = None, issuer_name: str | None = None,
 ) -> LicenceSummary:
-    view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)
+    view = public_view(licence, licence_type, now=now, reveal_id=reveal_id)  # type: ignore[arg-type]  # a Licence-shaped record (#16 part 4 gives both one protocol)
     status = Status(view["status"])
     return LicenceSummary(
         number=licence.number, type_code=licence.type_code, type_version=licence.type_version,
@@ -248,6 +248,7 @@ class LinkVerifier:
         generation = self._generation  # before the read: a notice after it makes what we read untrusted
         found = read_retrying(lambda: self.register.records(wanted)) if wanted else {}
         answers = []
+        answer: Answer | None  # every path below ends with an Answer
         for token in tokens:
             record = found.get(token)
             if record is None:
@@ -311,7 +312,7 @@ class LinkVerifier:
         summary = summary_of(record, self._type(record), now=now, public_url=self.public_url,
                              superseded_by_token=record.successor_token, reveal_id=self.reveal_id,
                              issuer_name=self._department(record.department_code))
-        status = effective_status(record, now)  # type: ignore[arg-type]
+        status = effective_status(record, now)  # type: ignore[arg-type]  # a Licence-shaped record (#16 part 4 gives both one protocol)
         checks = (*extra_checks, check("record", True, "The licence is in the issuing register.", "证照在发证登记库中可查。"),
                   status_check(status, record.status_reason))
         documents_ok = all(c.passed for c in extra_checks)
@@ -355,7 +356,7 @@ def transparency_of(record: RegisterRecord, prover: InclusionProver) -> Transpar
     """The inclusion proof of the licence's issuance leaf in the latest signed tree head: at the licence's log index
     when it has one, else found by its leaf hash."""
     try:
-        digest = transparency_digest(record)  # type: ignore[arg-type]
+        digest = transparency_digest(record)  # type: ignore[arg-type]  # a Licence-shaped record (#16 part 4 gives both one protocol)
         entry = LeafEntry(LeafKind.ISSUED, int(as_utc(record.issued_at).timestamp() * 1000), digest, number_hash(record.number))
     except ValueError:
         return Transparency(False, note="no digest to log")

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from certificates.lifecycle import STATUS_WORDS
 
@@ -89,7 +89,7 @@ class HistoryEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryEntry:
-        return cls(data["action"], data["from"], data["to"], data["reason"], _time(data["effective_at"]))  # type: ignore[arg-type]
+        return cls(data["action"], data["from"], data["to"], data["reason"], _time(data["effective_at"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +213,7 @@ class Verdict:
         """The verdict :meth:`to_json` described (equal to it)."""
         return cls(Outcome(data["outcome"]), tuple(Check.from_json(c) for c in data["checks"]),
                    LicenceSummary.from_json(data["licence"]) if data["licence"] else None,
-                   _time(data["checked_at"]), data["mode"], data["bundle_age_seconds"], data["bundle_stale"],  # type: ignore[arg-type]
+                   _time(data["checked_at"]), data["mode"], data["bundle_age_seconds"], data["bundle_stale"],
                    tuple(HistoryEntry.from_json(h) for h in data["history"]),
                    Transparency.from_json(data["transparency"]) if data["transparency"] else None)
 
@@ -238,7 +238,7 @@ class VerdictJson:
         return cls(before, after)
 
     def at(self, checked_at: dt.datetime) -> bytes:
-        return b"".join((self.before, _iso(checked_at).encode(), self.after))  # type: ignore[union-attr]
+        return b"".join((self.before, _iso(checked_at).encode(), self.after))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +254,18 @@ class Answer:
         return Verdict.from_json(json.loads(self.body))
 
 
+@overload
+def _time(value: str) -> dt.datetime: ...
+@overload
+def _time(value: str | None) -> dt.datetime | None: ...
 def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value is not None else None
 
 
+@overload
+def _iso(value: dt.datetime) -> str: ...
+@overload
+def _iso(value: dt.datetime | None) -> str | None: ...
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None

@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography import x509
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ca import profiles
 from ca.models import IssuedCertificate
@@ -27,7 +27,7 @@ __all__ = ["PdfVerifier", "trust_from_authority", "seal_entries"]
 def seal_entries(session: Session) -> tuple[SealEntry, ...]:
     """Every seal certificate ever issued (revoked and expired included), newest first."""
     rows = session.exec(select(IssuedCertificate).where(IssuedCertificate.profile == profiles.SEAL.name)
-                        .order_by(IssuedCertificate.issued_at.desc())).all()  # type: ignore[attr-defined]
+                        .order_by(col(IssuedCertificate.issued_at).desc())).all()
     return tuple(
         SealEntry(
             kid=f"{row.key_name}:v{row.key_version}", department=row.department_code or "", serial=int(row.serial, 16),

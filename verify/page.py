@@ -67,7 +67,7 @@ color:#1d4ed8}footer{color:#6b7280;font-size:13px;text-align:center;margin:16px 
 def pick_language(query: str | None, accept_language: str | None) -> str:
     """``?lang=`` wins; else the Accept-Language entry with the highest q among zh and en; else zh."""
     if query in LANGUAGES:
-        return query  # type: ignore[return-value]
+        return query
     best, best_q = "zh", -1.0
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -124,7 +124,7 @@ def _bounded_size(stream: generic.StreamObject, limits: PdfLimits) -> int:
 
 # -- 2. the seal signature ----------------------------------------------------------------------
 
-def _signature(reader: PdfFileReader):  # type: ignore[no-untyped-def]
+def _signature(reader: PdfFileReader) -> EmbeddedPdfSignature:
     signatures = reader.embedded_regular_signatures
     if not signatures:
         raise _refuse("signed", "The document has no electronic seal (it is not signed).", "文件没有电子印章（未签名）。")
@@ -142,7 +142,7 @@ def _context(trust: TrustMaterial, moment: dt.datetime | None = None) -> Validat
                              allow_fetching=False, revocation_mode="soft-fail", moment=moment)
 
 
-def _validate(sig, trust: TrustMaterial) -> PdfSignatureStatus:  # type: ignore[no-untyped-def]
+def _validate(sig: EmbeddedPdfSignature, trust: TrustMaterial) -> PdfSignatureStatus:
     status = validate_pdf_signature(sig, _context(trust), ts_validation_context=_context(trust))
     ts = status.timestamp_validity
     if not status.trusted and ts is not None and ts.intact and ts.valid and ts.trusted:
@@ -166,7 +166,7 @@ def _unmodified(status: PdfSignatureStatus) -> bool:
         or (coverage == SignatureCoverageLevel.ENTIRE_REVISION and level is not None and level <= ModificationLevel.LTA_UPDATES))
 
 
-def _number(reader: PdfFileReader, sig) -> str | None:  # type: ignore[no-untyped-def]
+def _number(reader: PdfFileReader, sig: EmbeddedPdfSignature) -> str | None:
     """The licence number in the title of the document *as signed* (later revisions cannot change it)."""
     try:
         signed = reader.get_historical_resolver(sig.signed_revision)

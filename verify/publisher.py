@@ -13,7 +13,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ca.hierarchy import issue_certificate
 from ca.models import IssuedCertificate
@@ -56,8 +56,8 @@ class BundlePublisher:
         with Session(self.engine) as session:
             lists = tuple(session.execute(
                 select(StatusList.id, StatusListToken.changes)
-                .join(StatusListToken, StatusListToken.list_id == StatusList.id, isouter=True)  # type: ignore[arg-type]
-                .order_by(StatusList.id)  # type: ignore[arg-type]
+                .join(StatusListToken, col(StatusListToken.list_id) == StatusList.id, isouter=True)
+                .order_by(col(StatusList.id))
             ).all())
         return (trust_from_authority(self.authority).crls, lists)
 
@@ -79,7 +79,7 @@ class BundlePublisher:
             trust = TrustMaterial(base.root, base.intermediates, base.crls, seal_entries(session))
         base_url = self.authority.config.endpoints.base_url
         with session_scope(self.engine) as session:
-            list_ids = session.exec(select(StatusList.id).order_by(StatusList.id)).all()  # type: ignore[arg-type]
+            list_ids = session.exec(select(StatusList.id).order_by(col(StatusList.id))).all()
             status_lists = [current_token(session, self.keystore, list_id, public_url=base_url, now=now).token
                             for list_id in list_ids]
         signer = self._signer(now)
@@ -95,7 +95,7 @@ class BundlePublisher:
             row = session.exec(select(IssuedCertificate).where(
                 IssuedCertificate.profile == BUNDLE_PROFILE.name, IssuedCertificate.key_name == BUNDLE_KEY,
                 IssuedCertificate.key_version == info.latest.version, IssuedCertificate.revoked_at == None,  # noqa: E711
-            ).order_by(IssuedCertificate.not_after.desc())).first()  # type: ignore[attr-defined]
+            ).order_by(col(IssuedCertificate.not_after).desc())).first()
         if row is not None and as_utc(row.not_after) - now > _RENEW_BEFORE:
             stored = x509.load_der_x509_certificate(row.certificate_der)
             if has_eku(stored, BUNDLE_SIGNING):  # else certified under an earlier profile: certify again

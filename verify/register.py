@@ -74,7 +74,7 @@ class Register:
     def __init__(self, engine: Engine, prover: InclusionProver) -> None:
         self.reads = DriverReads(engine)
         self._proof_width = prover.width
-        licence, event = Licence.__table__.c, LicenceEvent.__table__.c  # type: ignore[attr-defined]
+        licence, event = Licence.__table__.c, LicenceEvent.__table__.c  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
         self._record = self.reads.statement(
             f"SELECT {', '.join('l.' + name for name in _LICENCE)}, s.token, {prover.columns('l.log_index')}, "
             f"{', '.join('e.' + name for name in _EVENT)}, l.token "
@@ -99,7 +99,7 @@ class Register:
         for token, group in rows.items():
             first = group[0]
             history = tuple(_entry(*row[events:-1]) for row in group if row[events] is not None)
-            found[token] = RegisterRecord(*first[:width], successor_token=first[width], history=history,
+            found[token] = RegisterRecord(**dict(zip(_LICENCE, first[:width])), successor_token=first[width], history=history,
                                           lower_proof=first[width + 1:events] if first[width + 1] else None)
         return found
 

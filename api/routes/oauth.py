@@ -100,12 +100,12 @@ def token(
             body: dict[str, Any] = {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in,
                                     "scope": issued.scope}
         elif grant_type == "authorization_code":
-            cid, secret = _client_auth(authorization, client_id, client_secret)
-            body = oidc.exchange_code(session, tokens, client_id=cid, client_secret=secret, code=code,
+            party_id, party_secret = _client_auth(authorization, client_id, client_secret)
+            body = oidc.exchange_code(session, tokens, client_id=party_id, client_secret=party_secret, code=code,
                                       redirect_uri=redirect_uri, code_verifier=code_verifier, now=now).as_dict()
         elif grant_type == "refresh_token":
-            cid, secret = _client_auth(authorization, client_id, client_secret)
-            body = oidc.refresh(session, tokens, client_id=cid, client_secret=secret, refresh_token=refresh_token,
+            party_id, party_secret = _client_auth(authorization, client_id, client_secret)
+            body = oidc.refresh(session, tokens, client_id=party_id, client_secret=party_secret, refresh_token=refresh_token,
                                 scope=scope, now=now).as_dict()
         elif grant_type:
             raise UnsupportedGrantType("grant_type must be client_credentials, authorization_code or refresh_token")
@@ -207,7 +207,7 @@ async def introspect(runtime: Runtime, tokens: AccessTokens, token: str) -> dict
             state = await run_in_threadpool(_account_token_state, runtime, token, None)
             return state or {"active": False}
         return {"active": False}
-    if verified.account_kind is not None:
-        if await run_in_threadpool(_account_token_state, runtime, token, verified.claims.get("jti")) is None:
-            return {"active": False}
+    if verified.account_kind is not None and (
+            await run_in_threadpool(_account_token_state, runtime, token, verified.claims.get("jti")) is None):
+        return {"active": False}
     return _introspection(dict(verified.claims), Principal.from_token(verified))

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.deps import RuntimeDep, SessionDep
 from api.problems import register_problem_type
@@ -22,7 +22,7 @@ TTL = dt.timedelta(minutes=5)
 @router.get("", summary="The status lists and where to fetch them")
 def index(session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     base = runtime.settings.public_url.rstrip("/")
-    rows = session.exec(select(StatusList).order_by(StatusList.id)).all()  # type: ignore[arg-type]
+    rows = session.exec(select(StatusList).order_by(col(StatusList.id))).all()
     return {"lists": [{"id": r.id, "url": f"{base}/status-lists/{r.id}", "size": r.size, "bits": r.bits} for r in rows],
             "ttl": int(TTL.total_seconds())}
 

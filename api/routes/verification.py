@@ -197,7 +197,7 @@ async def verify_pdf(request: Request, svc: VerificationDep, purpose: Annotated[
                                 detail=f"the PDF is larger than {svc.max_upload} bytes")
     try:
         verdict = await asyncio.wait_for(run_in_threadpool(svc.pdf.verify, data), timeout=svc.timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return problem_response(request, status=503, slug="verification-timeout", title="Verification took too long",
                                 detail="the PDF could not be checked in time", headers={"Retry-After": "60"})
     if identified is not None:

@@ -15,11 +15,11 @@ __all__ = ["register"]
 def cmd_blobs_orphans(args: argparse.Namespace, settings: Settings) -> int:
     from sqlmodel import Session
 
+    from certificates.orphans import ListableStore, collect_orphans, find_orphans
     from ecert.container import blob_store_for
-    from certificates.orphans import collect_orphans, find_orphans
 
     store = blob_store_for(settings)
-    if not hasattr(store, "entries"):
+    if not isinstance(store, ListableStore):
         emit(args, {"store": settings.blob_store, "orphans": [], "deleted": False},
              f"the {settings.blob_store} store writes in the issuing transaction: it has no orphans")
         return 0
@@ -27,10 +27,10 @@ def cmd_blobs_orphans(args: argparse.Namespace, settings: Settings) -> int:
     engine = command_engine(settings)
     try:
         if args.delete:
-            orphans = collect_orphans(engine, store, before=before, actor="cli:operator")  # type: ignore[arg-type]
+            orphans = collect_orphans(engine, store, before=before, actor="cli:operator")
         else:
             with Session(engine) as session:
-                orphans = find_orphans(session, store, before=before)  # type: ignore[arg-type]
+                orphans = find_orphans(session, store, before=before)
     finally:
         engine.dispose()
     listed = [{"key": o.key, "modified": o.modified.isoformat()} for o in orphans]

@@ -13,11 +13,10 @@ from certificates.holders import PiiVault
 from certificates.issuance import Actor, Issuer
 from certificates.models import LicenceType
 from ecert.db import session_scope
-from ecert.runtime import Runtime
 from identity import accounts
 from tests.api.test_identity_pages import browser  # noqa: F401 - the shared Chromium
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
-from tests.identity.browser import CHROMIUM, Browser, Page
+from tests.support.browser import CHROMIUM, Browser, Page
 from tests.identity.conftest import PASSWORD, person_id, phone_number, pii, uscc  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/install-system-tools.sh")

@@ -17,7 +17,7 @@ from certificates.models import LicenceType
 from ecert.db import session_scope
 from identity import accounts, counter
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
-from tests.identity.browser import CHROMIUM, Browser
+from tests.support.browser import CHROMIUM, Browser
 from tests.identity.conftest import PASSWORD, person_id, phone_number, pii  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is installed by scripts/install-system-tools.sh")

@@ -14,7 +14,7 @@ from jose import jws
 from jose.backends import ECKey
 from ecert.container import Container
 from ecert.runtime import Runtime
-from tests.certificates.conftest import BUSINESS_TYPE, uscc
+from tests.support.licences import BUSINESS_TYPE, uscc
 from tests.identity.conftest import bearer, new_client, token_for
 
 ALL = ["licences:issue", "licences:manage", "licences:read", "types:manage"]

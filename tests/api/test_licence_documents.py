@@ -17,7 +17,7 @@ from reportlab.pdfgen import canvas
 from ecert.container import Container
 from ecert.runtime import Runtime
 from tests.api.test_licence_authz import Department
-from tests.certificates.conftest import uscc
+from tests.support.licences import uscc
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_a_bulk_job_seals_every_row(client: TestClient, runtime: Runtime, uid: s
         assert time.monotonic() < deadline, state
         time.sleep(0.5)
     assert state["status"] == "completed" and state["succeeded"] == 6, state
-    items = client.get(f"/api/v1/licences", headers=dept.headers).json()["items"]
+    items = client.get("/api/v1/licences", headers=dept.headers).json()["items"]
     assert len(items) == 7
     pdf = client.get(f"/api/v1/licences/{items[0]['id']}/pdf", headers=dept.headers).content
     pdfsig, trusted, _ = _checks(pdf, client.app.state.container, nssdir, tmp_path / "bulk.pdf")

@@ -1,6 +1,6 @@
 """Sealed licence PDFs in an S3 bucket (ECERT_BLOB_STORE=s3), through HTTP, against a real S3-compatible server.
 
-The server is moto's standalone S3 emulator over HTTP on loopback (tests/s3server.py); AWS S3,
+The server is moto's standalone S3 emulator over HTTP on loopback (tests/support/s3server.py); AWS S3,
 MinIO and Ceph were not reachable from the machines these tests run on.
 """
 
@@ -27,8 +27,8 @@ from certificates.orphans import collect_orphans, find_orphans
 from certificates.models import Licence
 from ecert.runtime import Runtime
 from tests.api.test_licence_authz import Department
-from tests.certificates.conftest import uscc
-from tests.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
+from tests.support.licences import uscc
+from tests.support.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
 
 PREFIX = "ecert-test"
 

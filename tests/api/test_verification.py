@@ -16,7 +16,7 @@ from api.lookups import LookupShortcut
 from ecert.clock import SystemClock
 from ecert.db import make_engine, migrate
 from ecert.runtime import Runtime
-from tests.verify import hostile
+from tests.support import hostile
 from tests.verify.conftest import Issued, authority, issued, sealer  # noqa: F401 - shared fixtures
 from verify.batching import LookupBatcher
 from verify.bundle import load_bundle

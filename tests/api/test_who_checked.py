@@ -102,7 +102,7 @@ def test_counter_check_is_recorded_and_only_its_holder_sees_it(
         counter.record_consent(session, visit.id, staff, now=_now())
         with pytest.raises(access_log.InvalidPurpose):
             counter.visit_licences(session, visit.id, staff, purpose=None, now=_now())
-        assert [l.number for l in counter.visit_licences(session, visit.id, staff, purpose="employment", now=_now())] == [a.number]
+        assert [lic.number for lic in counter.visit_licences(session, visit.id, staff, purpose="employment", now=_now())] == [a.number]
     (row,) = _rows(engine, a.licence_id)
     assert (row.checker_kind, row.checker_name, row.checker_org, row.purpose, row.channel) == (
         "staff", "窗口一", "YUEXIU-2", "employment", "counter")

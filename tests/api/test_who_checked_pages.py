@@ -20,7 +20,7 @@ from identity import counter, oidc
 from tests.api.test_identity_pages import browser  # noqa: F401 - Chromium
 from tests.api.test_who_checked import _holder
 from tests.certificates.conftest import actor, department, issuer, licence_type, request_for, seal_keys  # noqa: F401
-from tests.identity.browser import CHROMIUM, Browser, Page
+from tests.support.browser import CHROMIUM, Browser, Page
 from tests.identity.conftest import PASSWORD, pii  # noqa: F401
 from tests.identity.test_counter import make_staff
 

@@ -18,7 +18,7 @@ DAY = dt.datetime(2027, 3, 14, 23, 30, tzinfo=dt.timezone.utc)
 def test_events_are_counted_per_department_day_and_dimension(engine: Engine, uid: str) -> None:
     dep_a, dep_b = f"a{uid}", f"b{uid}"
     with session_scope(engine) as session:
-        for i in range(3):
+        for _ in range(3):
             record_event(session, action="certificates.licence.issue", actor="x", department=dep_a,
                          details={"type": "FOOD/1"}, at=DAY)
         record_event(session, action="certificates.licence.issue", actor="x", department=dep_a,

@@ -6,16 +6,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,6 +30,7 @@ from ecert.runtime import Runtime
 from ecert.settings import Settings
 from keys import TransitKeyStore
 from keys.openbao import free_port
+from tests.support.cli import run_cli as _cli
 from tests.support.services import services_for
 
 
@@ -106,21 +103,6 @@ def live_url(runtime: Runtime) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-
-
-def _cli(settings: Settings, engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
-    url = engine.url.render_as_string(hide_password=False)
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            schema = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
-        url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-    env = {
-        **os.environ, "PYTHONPATH": os.getcwd(), "ECERT_DATABASE_URL": url, "ECERT_AUTO_MIGRATE": "false",
-        "ECERT_VAULT_ADDR": settings.vault_addr or "", "ECERT_VAULT_ROLE_ID": settings.vault_role_id or "",
-        "ECERT_VAULT_SECRET_ID": settings.vault_secret_id.get_secret_value() if settings.vault_secret_id else "",
-        "ECERT_DATA_DIR": str(settings.data_dir), "ECERT_DEMO": "false",
-    }
-    return subprocess.run([sys.executable, "-m", "ecert.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_checker_over_http_and_from_a_saved_directory(live_url: str, runtime: Runtime, settings: Settings,

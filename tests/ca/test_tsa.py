@@ -58,8 +58,16 @@ def _request(**changes: object) -> bytes:
     return tsp.TimeStampReq(fields).dump()
 
 
+def _appended(element: bytes) -> bytes:
+    """A valid request with one more element at the end of its SEQUENCE (the parser keeps it)."""
+    body = _request()[2:] + element
+    assert len(body) < 128
+    return b"\x30" + bytes([len(body)]) + body
+
+
 @pytest.mark.parametrize(("body", "failure"), [
     (b"", "bad_data_format"),
+    (_appended(b"\x07\x01A"), "bad_data_format"),  # an ObjectDescriptor, which asn1crypto cannot render
     (b"not asn.1", "bad_data_format"),
     (b"\x30\x82\xff\xff" + b"\x00" * 20_000, "bad_data_format"),
     (_request(message_imprint={"hash_algorithm": {"algorithm": "md5"}, "hashed_message": b"\x00" * 16}), "bad_alg"),

@@ -22,7 +22,7 @@ from ecert.db import session_scope
 from ecert.errors import ConfigurationError
 from ecert.settings import load_settings
 from keys.openbao import free_port
-from tests.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
+from tests.support.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 64
 HOUR = dt.timedelta(hours=1)

@@ -79,10 +79,10 @@ def test_a_job_resumes_after_a_failure_without_duplicates(
     clock.advance(dt.timedelta(minutes=3))
     assert process_job(engine, flaky, job.id, owner="other", chunk=5) == "completed"
     issued = licences_of(engine, department)
-    assert len(issued) == 12 and len({l.bulk_item for l in issued}) == 12
+    assert len(issued) == 12 and len({lic.bulk_item for lic in issued}) == 12
     with Session(engine) as session:
         items = job_items(session, actor, job.id, limit=100)
-        assert {i.licence_id for i in items} == {l.id for l in issued}
+        assert {i.licence_id for i in items} == {lic.id for lic in issued}
 
 
 def test_cancel_stops_the_job_and_marks_the_rest(
@@ -219,4 +219,4 @@ def test_a_dead_workers_job_is_taken_over_when_its_heartbeat_stops(
     assert SILENCE + dt.timedelta(seconds=1) < LEASE
     assert process_job(engine, issuer, job.id, owner="other", chunk=2) == "completed"
     issued = licences_of(engine, department)
-    assert len(issued) == 6 and len({l.bulk_item for l in issued}) == 6
+    assert len(issued) == 6 and len({lic.bulk_item for lic in issued}) == 6

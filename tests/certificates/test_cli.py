@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ecert.cli import main
-from tests.certificates.conftest import BUSINESS_TYPE
+from tests.support.licences import BUSINESS_TYPE
 
 
 @pytest.fixture

@@ -169,7 +169,7 @@ def test_a_database_lost_before_the_commit_says_nothing_changed_truly(
     assert not commit_fate_unknown(lost.value)  # so the API answers database-unavailable, "nothing was changed"
     assert _licences_for(engine, department, key) == []  # ... and that is true
     licence, replayed = GroupCommit(engine, issuer).issue(actor, prepared)
-    assert not replayed and [l.id for l in _licences_for(engine, department, key)] == [licence.id]
+    assert not replayed and [lic.id for lic in _licences_for(engine, department, key)] == [licence.id]
 
 
 @pytest.mark.postgres_only
@@ -186,7 +186,7 @@ def test_a_commit_lost_with_its_connection_is_an_unknown_outcome_until_retried(
             assert "may have been issued" in exc.detail and "same Idempotency-Key" in exc.detail
     assert killed
     stored = _licences_for(engine, department, key)
-    assert first is None or [l.id for l in stored] == [first.id]  # settled by looking again: it was issued
+    assert first is None or [lic.id for lic in stored] == [first.id]  # settled by looking again: it was issued
     again, _ = GroupCommit(engine, issuer).issue(actor, prepared)  # the retry the 503 asked for
-    assert [l.id for l in _licences_for(engine, department, key)] == [again.id]
+    assert [lic.id for lic in _licences_for(engine, department, key)] == [again.id]
     assert first is None or again.id == first.id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -21,23 +20,17 @@ from certificates.types import ForeignLicenceType, UnknownLicenceType, add_type,
 from ecert.clock import SystemClock
 from ecert.db import session_scope
 from ecert.errors import Forbidden, InvalidInput, ServiceUnavailable
-from keys import KeyRef, TransitKeyStore, VaultConnection
+from keys import TransitKeyStore, VaultConnection
 from keys.openbao import ManagedOpenBao
 from tests.certificates.conftest import BUSINESS_TYPE, TransitSealKeys, person_id, request_for
-
-
-def issue(engine: Engine, issuer: Issuer, actor: Actor, department: str, **overrides: object) -> Licence:
-    with session_scope(engine) as session:
-        prepared = issuer.prepare(session, actor, department, request_for(**overrides))
-        licence, _ = issuer.issue_one(session, actor, prepared)
-        return licence
+from tests.support.licences import issue_licence as issue
 
 
 def test_issue_stores_the_record_encrypted_and_numbered(
     engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType, keystore: TransitKeyStore
 ) -> None:
     holder = "91440101MA59XXXX0X"
-    from tests.certificates.conftest import uscc
+    from tests.support.licences import uscc
 
     holder = uscc()
     licence = issue(engine, issuer, actor, department, holder_id=holder)

@@ -23,7 +23,7 @@ from certificates.records import (
 )
 from ecert.clock import FixedClock, SystemClock
 from ecert.db import session_scope
-from tests.certificates.test_issuance import issue
+from tests.support.licences import issue_licence as issue
 
 
 def test_suspend_reinstate_revoke_keeps_a_full_history(

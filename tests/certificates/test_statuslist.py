@@ -21,7 +21,7 @@ from certificates.qr import split_qr, verify_payload
 from ecert.clock import SystemClock
 from ecert.db import session_scope
 from keys import TransitKeyStore
-from tests.certificates.test_issuance import issue
+from tests.support.licences import issue_licence as issue
 
 
 def test_the_permutation_is_a_bijection() -> None:

@@ -10,7 +10,7 @@ import pytest
 from certificates.models import LicenceType
 from certificates.types import parse_type_spec, validate_fields, validity_window
 from ecert.errors import InvalidInput
-from tests.certificates.conftest import BUSINESS_TYPE
+from tests.support.licences import BUSINESS_TYPE
 
 START = dt.datetime(2024, 2, 29, 9, tzinfo=dt.timezone.utc)
 

@@ -64,7 +64,7 @@ import pytest  # noqa: E402
 
 from certificates.holders import PiiVault  # noqa: E402
 from keys import TransitKeyStore  # noqa: E402
-from tests.certificates.conftest import person_id, uscc  # noqa: E402,F401
+from tests.support.licences import person_id, uscc  # noqa: E402,F401
 
 PASSWORD = "correct horse battery staple"
 

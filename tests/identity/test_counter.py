@@ -141,7 +141,7 @@ def test_walk_in_with_document_consent_and_licences(
     with session_scope(engine) as session:
         counter.record_consent(session, visit.id, staff, now=_now())
         found = counter.visit_licences(session, visit.id, staff, purpose="service", now=_now())
-        assert [l.number for l in found] == [number]
+        assert [lic.number for lic in found] == [number]
     with session_scope(engine) as session:
         counter.end_visit(session, visit.id, staff, now=_now())
     with session_scope(engine) as session, pytest.raises(counter.VisitClosed):

@@ -8,6 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import NoDigestInfo
 from cryptography.x509.oid import NameOID
 
 from keys import KeyExportForbidden, KeyType, RemoteECPrivateKey, RemoteRSAPrivateKey, TransitKeyStore, remote_private_key
@@ -95,3 +96,16 @@ def test_sha1_is_refused(keystore: TransitKeyStore, uid: str) -> None:
     info = keystore.create(f"adapter-{uid}", KeyType.EC_P256)
     with pytest.raises(ValueError, match="SHA-2"):
         RemoteECPrivateKey(keystore, info.latest).sign(b"x", ec.ECDSA(hashes.SHA1()))
+
+
+def test_rsa_signing_without_digest_info_is_refused(keystore: TransitKeyStore, uid: str) -> None:
+    info = keystore.create(f"adapter-{uid}", KeyType.RSA_3072)
+    with pytest.raises(TypeError, match="DigestInfo"):
+        RemoteRSAPrivateKey(keystore, info.latest).sign(b"\x00" * 32, padding.PKCS1v15(), NoDigestInfo())
+
+
+def test_ec_signing_accepts_any_bytes_like_data(keystore: TransitKeyStore, uid: str) -> None:
+    info = keystore.create(f"adapter-{uid}", KeyType.EC_P256)
+    key = RemoteECPrivateKey(keystore, info.latest)
+    signature = key.sign(memoryview(b"message"), ec.ECDSA(hashes.SHA256()))
+    key.public_key().verify(signature, b"message", ec.ECDSA(hashes.SHA256()))

@@ -1,5 +1,5 @@
 """The S3 blob store under a real ``ecert serve`` configured by environment variables, with the S3 server stopped
-mid-run (moto's S3 server over HTTP on loopback; tests/s3server.py)."""
+mid-run (moto's S3 server over HTTP on loopback; tests/support/s3server.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from bench.harness import licence_row
 from tests.reliability.conftest import audit_verify, token_for
 from tests.reliability.test_faults import _check_records, _issue
-from tests.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
+from tests.support.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -10,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from certificates.sealing import FieldRow, LicenceDocument
 from keys import TransitKeyStore
 from signing.sealer import PadesSealer
-from tests.signing.pki import TestPki
-
-DEPARTMENT = "ZJSJ01"
-DEPARTMENT_NAME = "浙江省市场监督管理局"
+from tests.support.licences import DEPARTMENT, DEPARTMENT_NAME, licence  # noqa: F401 - still importable from here
+from tests.support.pki import TestPki
 
 
 @pytest.fixture(scope="session")
@@ -29,30 +25,6 @@ def pki(keystore: TransitKeyStore) -> TestPki:
 @pytest.fixture(scope="session")
 def sealer(keystore: TransitKeyStore, pki: TestPki) -> PadesSealer:
     return PadesSealer(keystore, pki, pki.tsa, pki.revocation)
-
-
-def licence(n: int = 1, **changes: object) -> LicenceDocument:
-    document = LicenceDocument(
-        licence_id=f"00000000-0000-0000-0000-{n:012d}",
-        number=f"BL-{DEPARTMENT}-{n:08d}-7",
-        department_code=DEPARTMENT,
-        type_code="BL",
-        type_version=1,
-        type_name_zh="营业执照",
-        type_name_en="Business licence",
-        holder_kind="enterprise",
-        holder_name="杭州示例科技有限公司",
-        rows=(
-            FieldRow("统一社会信用代码", "Unified social credit code", "91330100MA2XXXXX1X"),
-            FieldRow("法定代表人", "Legal representative", "张三"),
-            FieldRow("经营范围", "Business scope", "技术开发、技术服务、技术咨询；软件开发；信息系统集成服务。"),
-        ),
-        valid_from=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-        valid_until=dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc),
-        issued_at=dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.timezone.utc),
-        qr=f"https://ecert.example.gov.cn/v/Tok{n:020d}#eyJhbGciOiJFUzI1NiJ9.eyJuIjoiQkwifQ.c2ln",
-    )
-    return LicenceDocument(**{**document.__dict__, **changes})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

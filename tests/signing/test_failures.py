@@ -17,9 +17,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from signing.errors import InvalidPdf, SealingUnavailable
 from signing.render import SEAL_BOX, render_licence
 from signing.sealer import PadesSealer
-from tests.signing.checks import check_all
+from tests.support.pdf_checks import check_all
 from tests.signing.conftest import DEPARTMENT, PdfSig, licence
-from tests.signing.pki import TestPki, TestTsa
+from tests.support.pki import TestPki, TestTsa
 
 
 class ImprintSwappingTsa:

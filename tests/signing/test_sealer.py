@@ -15,9 +15,9 @@ from keys import TransitKeyStore
 from signing.errors import SealMisconfigured, SealUnusable
 from signing.material import SealCredential
 from signing.sealer import SEAL_FIELD, PadesSealer
-from tests.signing.checks import check_all, pyhanko_statuses
+from tests.support.pdf_checks import check_all, pyhanko_statuses
 from tests.signing.conftest import DEPARTMENT, DEPARTMENT_NAME, PdfSig, licence
-from tests.signing.pki import SingleTsa, TestPki
+from tests.support.pki import SingleTsa, TestPki
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,9 @@ from keys import TransitKeyStore
 from signing.errors import InvalidPdf
 from signing.sealer import SEAL_FIELD, PadesSealer
 from signing.uploads import UploadLimits, check_upload
-from tests.signing.checks import check_all, pyhanko_statuses
+from tests.support.pdf_checks import check_all, pyhanko_statuses
 from tests.signing.conftest import DEPARTMENT, PdfSig, licence
-from tests.signing.pki import TestPki
+from tests.support.pki import TestPki
 
 
 def own_pdf(pages: int = 2, *, compress: int = 1, **canvas: object) -> bytes:

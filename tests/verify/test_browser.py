@@ -10,7 +10,7 @@ import pytest
 
 from ecert.container import Container
 from ecert.runtime import Runtime
-from tests.audit.test_dashboard import _png_pixels
+from tests.support.images import png_pixels as _png_pixels
 from tests.verify.conftest import Issued
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/install-system-tools.sh")

@@ -14,7 +14,7 @@ import pytest
 from ecert.container import Container
 from ecert.cli import main
 from ecert.runtime import Runtime
-from tests.verify import hostile
+from tests.support import hostile
 from tests.verify.conftest import Issued
 from verify.publisher import BundlePublisher
 

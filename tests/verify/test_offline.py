@@ -47,7 +47,7 @@ def test_bundle_is_signed_by_a_certified_key_and_tampering_is_detected(publisher
     with pytest.raises(BundleInvalid):
         load_bundle(raw.replace(b'"ecert-trust-bundle/1"', b'"other/1"'))
     with pytest.raises(BundleInvalid, match="pinned"):
-        from tests.verify import hostile
+        from tests.support import hostile
 
         forged_root = hostile.self_signed(stranger)
         load_bundle(raw, pinned_root=forged_root)
@@ -110,7 +110,7 @@ def test_payload_replayed_under_another_departments_name(runtime, authority: Cer
 
 
 def test_pdf_offline(bundle: LoadedBundle, issued: Issued) -> None:
-    from tests.verify import hostile
+    from tests.support import hostile
 
     good = verify_pdf_offline(issued.pdfs["valid"], bundle, now=_now())
     assert good.outcome is Outcome.AUTHENTIC, [c.reason_en for c in good.failed]

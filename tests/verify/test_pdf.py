@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
 
 from ca.service import CertificateAuthority
 from verify.model import Outcome, Verdict
 from verify.online import PdfVerifier, trust_from_authority
 from verify.findings import PdfLimits
 from verify.pdf import check_pdf
-from tests.verify import hostile
+from tests.support import hostile
 from tests.verify.conftest import Issued
 
 

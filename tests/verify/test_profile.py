@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ca.service import CertificateAuthority
-from tests.verify import hostile, profile_forgeries
+from tests.support import hostile, profile_forgeries
 from tests.verify.conftest import Issued
 from verify.findings import PdfLimits, SealFindings, check_document
 from verify.online import PdfVerifier, trust_from_authority

@@ -13,7 +13,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus
 
-from tests.signing.pki import TestPki
+from tests.support.pki import TestPki
 
 
 @dataclass(frozen=True)
