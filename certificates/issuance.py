@@ -26,6 +26,7 @@ from certificates.identifiers import LicenceNumber, allocate_serials, format_num
 from certificates.lifecycle import Status
 from certificates.models import Licence, LicenceEvent, LicenceType
 from certificates.statuslist import assign_indexes
+from certificates.times import checked_instant
 from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
 from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
 from certificates.types import get_type, validate_fields, validity_window
@@ -149,10 +150,7 @@ class Issuer:
         holder_id = normalise_holder_id(kind, request.holder_id)
         fields = validate_fields(licence_type, request.fields)
         now = self.clock.now()
-        start = request.valid_from or now
-        if start.tzinfo is None:
-            detail = "needs a time zone"
-            raise InvalidInput(f"valid_from {detail}", errors=[{"pointer": "#/valid_from", "detail": detail}])
+        start = checked_instant(request.valid_from, "#/valid_from", what="valid_from") if request.valid_from is not None else now
         valid_from, valid_until = validity_window(licence_type, fields, start)
         return Prepared(
             request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, fingerprint(request)

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from certificates.times import UtcDateTime
+
 __all__ = [
     "LicenceType",
     "Licence",
@@ -26,7 +28,7 @@ __all__ = [
     "LicenceAccess",
 ]
 
-_TS = sa.DateTime(timezone=True)
+_TS = UtcDateTime()  # aware UTC in and out, on SQLite as on PostgreSQL
 
 
 class LicenceType(SQLModel, table=True):
