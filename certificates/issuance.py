@@ -23,7 +23,7 @@ from audit.tlog import append_leaf
 from certificates.blobs import BlobStore
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.identifiers import LicenceNumber, allocate_serials, format_number, new_token
-from certificates.lifecycle import Status
+from certificates.lifecycle import Status, check_window
 from certificates.models import Licence, LicenceEvent, LicenceType
 from certificates.statuslist import assign_indexes
 from certificates.times import checked_instant
@@ -72,6 +72,7 @@ class IssueRequest:
     supersedes_id: str | None = None
     associated_number: str | None = None
     document: bytes | None = field(default=None, repr=False)  # the department's own PDF, sealed instead of rendering
+    historical: bool = False  # a licence issued before ecert (back-dated, possibly expired): recorded as an import
 
     def body(self) -> dict[str, Any]:
         document = {"document_sha256": hashlib.sha256(self.document).hexdigest()} if self.document is not None else {}
@@ -83,6 +84,7 @@ class IssueRequest:
             "fields": self.fields,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "supersedes": self.supersedes_id,
+            **({"historical": True} if self.historical else {}),
         }
 
 
@@ -152,6 +154,7 @@ class Issuer:
         now = self.clock.now()
         start = checked_instant(request.valid_from, "#/valid_from", what="valid_from") if request.valid_from is not None else now
         valid_from, valid_until = validity_window(licence_type, fields, start)
+        check_window(valid_from, valid_until, now=now, historical=request.historical)
         return Prepared(
             request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, fingerprint(request)
         )
@@ -214,13 +217,14 @@ class Issuer:
                                         kind="issued", at=row.issued_at).index
             session.add(row)
             session.add(LicenceEvent(
-                licence_id=row.id, action="issue", from_status=None, to_status=Status.VALID.value,
+                licence_id=row.id, action="import" if row.historical else "issue", from_status=None, to_status=Status.VALID.value,
                 effective_at=row.valid_from, actor=actor.subject, at=now,
             ))
             record_event(
                 session, action="certificates.licence.issue", actor=actor.subject, target=f"licence:{row.id}",
                 department=department,
-                details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id},
+                details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id,
+                         **({"historical": True, "valid_from": row.valid_from.isoformat()} if row.historical else {})},
                 at=now,
             )
             session.flush()
@@ -264,6 +268,7 @@ class Issuer:
             associated_number=p.request.associated_number,
             idempotency_key=p.request.idempotency_key,
             request_fingerprint=p.fingerprint,
+            historical=p.request.historical,
         )
 
     def _document(self, licence_type: LicenceType, row: Licence) -> LicenceDocument:

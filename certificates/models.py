@@ -93,6 +93,7 @@ class Licence(SQLModel, table=True):
     status_list: int | None = Field(default=None)
     status_index: int | None = Field(default=None)
     log_index: int | None = Field(default=None, sa_type=sa.BigInteger)  # the transparency log index of its issuance leaf
+    historical: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # imported: issued before ecert
 
 
 class LicenceEvent(SQLModel, table=True):
