@@ -231,6 +231,8 @@ def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:
 
 
 def _add_years(start: dt.datetime, years: int) -> dt.datetime:
+    if start.year + years > dt.MAXYEAR:
+        raise OverflowError(f"year {start.year + years} is out of range")
     try:
         return start.replace(year=start.year + years)
     except ValueError:  # 29 February
@@ -240,7 +242,21 @@ def _add_years(start: dt.datetime, years: int) -> dt.datetime:
 def validity_window(
     licence_type: LicenceType, fields: dict[str, Any], valid_from: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime | None]:
-    """(valid_from, valid_until) under the type's validity rule; None means no end."""
+    """(valid_from, valid_until) under the type's validity rule; None means no end.
+
+    An end beyond what a date can hold (year 9999) is InvalidInput, never an arithmetic error.
+    """
+    try:
+        return _window(licence_type, fields, valid_from)
+    except OverflowError as exc:
+        name = licence_type.validity.get("field") if licence_type.validity.get("kind") == "until_field" else None
+        detail = "the end of validity is out of range"
+        raise InvalidInput(detail, errors=[_bad(f"#/fields/{name}" if name else "#/valid_from", detail)]) from exc
+
+
+def _window(
+    licence_type: LicenceType, fields: dict[str, Any], valid_from: dt.datetime
+) -> tuple[dt.datetime, dt.datetime | None]:
     rule = licence_type.validity
     kind = rule.get("kind")
     if kind == "years":

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from certificates.models import LicenceEvent
+from certificates.models import LicenceEvent, LicenceType
 from certificates.times import EARLIEST, LATEST, LocalTime, checked_instant, zone_named
+from certificates.types import validity_window
 from ecert.errors import InvalidInput
 
 OFFSETS = st.integers(-14 * 3600, 14 * 3600).map(lambda s: dt.timezone(dt.timedelta(seconds=s)))
@@ -76,3 +77,18 @@ def test_people_read_times_in_the_deployment_zone_with_its_offset() -> None:
     assert berlin.minute(dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)) == "2026-12-01 01:00 (UTC+01:00)"
     with pytest.raises(ValueError):
         zone_named("Mars/Olympus")
+
+
+@pytest.mark.parametrize("validity, fields, pointer", [
+    ({"kind": "years", "years": 36600}, {}, "#/valid_from"),
+    ({"kind": "days", "days": 36600 * 365}, {}, "#/valid_from"),
+    ({"kind": "until_field", "field": "until"}, {"until": "9999-12-31"}, "#/fields/until"),
+])
+def test_an_end_of_validity_beyond_the_calendar_is_invalid_input(
+    validity: dict[str, object], fields: dict[str, object], pointer: str
+) -> None:
+    kind = LicenceType(code="X", department_code="D", name_zh="x", name_en="x", validity=validity,
+                       created_at=dt.datetime.now(dt.timezone.utc), created_by="test")
+    with pytest.raises(InvalidInput) as refused:
+        validity_window(kind, fields, dt.datetime(8999, 1, 1, tzinfo=dt.timezone.utc))
+    assert refused.value.extensions["errors"][0]["pointer"] == pointer
