@@ -6,29 +6,23 @@
   bug (its instant is unknown) and is refused.
 * :func:`checked_instant` is the input rule: aware, and between :data:`EARLIEST` and :data:`LATEST`, else
   :class:`~ecert.errors.InvalidInput` with a JSON pointer (never a 500 from date arithmetic later).
-* :class:`LocalTime` renders instants for people in one zone (``ECERT_TIME_ZONE``, default Asia/Shanghai),
-  always labelled with the offset, the same way on the portal, the counter, the verification page and the PDF.
+
+People read these instants in the deployment's zone through :mod:`ecert.localtime`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
 from ecert.errors import InvalidInput
 
-__all__ = [
-    "UtcDateTime", "EARLIEST", "LATEST", "checked_instant", "DEFAULT_ZONE", "LocalTime", "zone_named",
-    "use_zone", "local_time",
-]
+__all__ = ["UtcDateTime", "EARLIEST", "LATEST", "checked_instant"]
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
-DEFAULT_ZONE = "Asia/Shanghai"
 
 
 class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -68,61 +62,3 @@ def checked_instant(value: Any, pointer: str, *, what: str = "the time") -> dt.d
 
 def _refuse(pointer: str, detail: str) -> NoReturn:
     raise InvalidInput(f"{pointer.removeprefix('#/')}: {detail}", errors=[{"pointer": pointer, "detail": detail}])
-
-
-def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; ValueError if unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from exc
-
-
-@dataclass(frozen=True)
-class LocalTime:
-    """Instants as people read them in one time zone, each labelled with its UTC offset."""
-
-    zone: ZoneInfo
-
-    @property
-    def name(self) -> str:
-        return self.zone.key
-
-    def local(self, moment: dt.datetime) -> dt.datetime:
-        if moment.tzinfo is None:
-            raise ValueError("a naive datetime cannot be shown: its instant is unknown")
-        return moment.astimezone(self.zone)
-
-    def offset(self, moment: dt.datetime) -> str:
-        """``UTC+08:00`` (the offset in force at that instant)."""
-        delta = self.local(moment).utcoffset() or dt.timedelta(0)
-        sign = "-" if delta < dt.timedelta(0) else "+"
-        minutes = abs(int(delta.total_seconds())) // 60
-        return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-    def minute(self, moment: dt.datetime) -> str:
-        """``2026-12-05 00:46 (UTC+08:00)``."""
-        return f"{self.local(moment):%Y-%m-%d %H:%M} ({self.offset(moment)})"
-
-    def second(self, moment: dt.datetime) -> str:
-        """``2026-12-05 00:46:07 (UTC+08:00)``."""
-        return f"{self.local(moment):%Y-%m-%d %H:%M:%S} ({self.offset(moment)})"
-
-    def day(self, moment: dt.datetime) -> str:
-        """``2026-12-05``: the calendar day in the zone (a validity date)."""
-        return f"{self.local(moment):%Y-%m-%d}"
-
-
-_current = LocalTime(ZoneInfo(DEFAULT_ZONE))
-
-
-def use_zone(name: str) -> LocalTime:
-    """Set the deployment's zone (from ``ECERT_TIME_ZONE``, once at start-up); return its :class:`LocalTime`."""
-    global _current
-    _current = LocalTime(zone_named(name))
-    return _current
-
-
-def local_time() -> LocalTime:
-    """The deployment's :class:`LocalTime` (Asia/Shanghai unless :func:`use_zone` set another)."""
-    return _current

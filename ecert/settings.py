@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from ecert.errors import ConfigurationError
+from ecert.localtime import DEFAULT_ZONE, use_zone, zone_named
 
 __all__ = ["Settings", "load_settings"]
 
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
                              "with 503; 0: the measured login rate x login_latency_target_seconds")
     login_latency_target_seconds: float = Field(1.5, gt=0, le=60, description="typical wait of an admitted login; sizes login_queue")
     verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
+    time_zone: str = Field(DEFAULT_ZONE, description="IANA zone in which people read times (portal, counter, "
+                           "verification page, PDF), always labelled with its offset; stored times are UTC")
 
     @classmethod
     def settings_customise_sources(
@@ -88,6 +91,12 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_named(value)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -123,12 +132,18 @@ def _unknown_env() -> list[str]:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; raise :class:`ConfigurationError` naming what is wrong."""
+    """Read and validate the settings; raise :class:`ConfigurationError` naming what is wrong.
+
+    The process then shows times in ``time_zone`` (:func:`ecert.localtime.use_zone`): server and commands
+    alike start here.
+    """
     unknown = _unknown_env()
     if unknown:
         raise ConfigurationError(f"unknown setting(s): {', '.join(unknown)}")
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        use_zone(settings.time_zone)
+        return settings
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

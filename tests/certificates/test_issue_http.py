@@ -67,3 +67,27 @@ def test_ordinary_values_are_invalid_input_not_a_server_error(
     client: TestClient, headers: dict[str, str], extra: dict[str, Any], pointer: str
 ) -> None:
     problem(issue(client, headers, **extra), 422, pointer)
+
+
+def test_the_verification_page_reads_times_in_the_deployment_zone(client: TestClient, headers: dict[str, str]) -> None:
+    """Valid from midnight in Beijing is 1 January on the page, as on the PDF (not 31 December, the UTC day)."""
+    issued = issue(client, headers, valid_from="2026-01-01T00:00:00+08:00").json()
+    path = "/v/" + issued["verification_url"].rsplit("/v/", 1)[1]
+    page = client.get(path, params={"lang": "en"}, headers={"Accept": "text/html"}).text
+    assert "2026-01-01 – 2031-01-01" in page and "2025-12-31" not in page
+    assert "(UTC+08:00)</footer>" in page
+
+
+def test_the_portal_shows_a_historical_licence_as_expired_and_times_with_their_offset(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    from tests.api.test_enterprise_agents import _register
+
+    holder = _register(client, "enterprise")
+    imported = issue(client, headers, valid_from="2000-01-01T00:00:00+08:00", historical=True,
+                     holder={"kind": "enterprise", "name": "广州补录示例有限公司", "id_number": holder.id_number})
+    assert imported.status_code == 201, imported.text
+    page = client.get("/portal", params={"lang": "en"}, cookies=holder.cookies).text
+    assert imported.json()["number"] in page
+    assert "BL · Expired" in page and "BL · valid" not in page  # the status as of now, in the page's language
+    assert "(UTC+08:00)" in page  # the sessions list: local time, labelled

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from certificates.models import LicenceEvent, LicenceType
-from certificates.times import EARLIEST, LATEST, LocalTime, checked_instant, zone_named
+from certificates.issuance import Actor, Issuer
+from certificates.models import Licence, LicenceEvent, LicenceType
+from certificates.times import EARLIEST, LATEST, checked_instant
 from certificates.types import validity_window
 from ecert.errors import InvalidInput
+from ecert.localtime import LocalTime, zone_named
 
 OFFSETS = st.integers(-14 * 3600, 14 * 3600).map(lambda s: dt.timezone(dt.timedelta(seconds=s)))
 INSTANTS = st.datetimes(min_value=dt.datetime(1901, 1, 1), max_value=dt.datetime(8999, 1, 1), timezones=OFFSETS)
@@ -92,3 +94,23 @@ def test_an_end_of_validity_beyond_the_calendar_is_invalid_input(
     with pytest.raises(InvalidInput) as refused:
         validity_window(kind, fields, dt.datetime(8999, 1, 1, tzinfo=dt.timezone.utc))
     assert refused.value.extensions["errors"][0]["pointer"] == pointer
+
+
+def test_every_time_of_a_stored_licence_is_read_with_an_offset(
+    engine: Engine, issuer: Issuer, actor: Actor, department: str, licence_type: LicenceType
+) -> None:
+    """What ``/api/v1/me/licences`` and the department API return, read back from the database."""
+    from certificates.disclosure import public_view
+    from certificates.views import licence_view
+    from tests.certificates.test_issuance import issue
+
+    beijing = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    licence = issue(engine, issuer, actor, department, valid_from=beijing)
+    with Session(engine) as session:
+        stored = session.get(Licence, licence.id)
+        assert stored is not None
+        now = dt.datetime.now(dt.timezone.utc)
+        public, full = public_view(stored, licence_type, now=now), licence_view(stored, now=now, public_url="https://x")
+    for view in (public, full):
+        assert view["valid_from"] == "2025-12-31T16:00:00+00:00"
+        assert all(view[k].endswith("+00:00") for k in ("valid_from", "valid_until", "issued_at"))

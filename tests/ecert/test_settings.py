@@ -81,3 +81,21 @@ def test_the_cli_reports_bad_settings_and_exits_2(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ECERT_NO_SUCH_THING", "1")
     assert main(["vault", "status"]) == 2
     assert "ECERT_NO_SUCH_THING" in capsys.readouterr().err
+
+
+def test_the_time_zone_is_a_known_zone_and_sets_how_times_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from ecert.localtime import DEFAULT_ZONE, local_time, use_zone
+
+    assert load_settings().time_zone == "Asia/Shanghai" == local_time().name
+    monkeypatch.setenv("ECERT_TIME_ZONE", "Mars/Olympus")
+    with pytest.raises(ConfigurationError, match="time_zone"):
+        load_settings()
+    monkeypatch.setenv("ECERT_TIME_ZONE", "Europe/Berlin")
+    try:
+        assert load_settings().time_zone == "Europe/Berlin"
+        assert local_time().minute(dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)) == "2026-07-01 02:00 (UTC+02:00)"
+    finally:
+        use_zone(DEFAULT_ZONE)
+
