@@ -99,3 +99,27 @@ def test_the_time_zone_is_a_known_zone_and_sets_how_times_read(monkeypatch: pyte
     finally:
         use_zone(DEFAULT_ZONE)
 
+
+def test_the_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """var/ecert.db and its WAL were 0644 in a 0755 directory: holder data for every local user."""
+    import stat
+
+    import sqlalchemy as sa
+
+    from ecert.db import make_engine
+
+    old = tmp_path / "old"
+    old.mkdir(mode=0o755)
+    old.chmod(0o755)
+    (old / "ecert.db").touch(mode=0o644)
+    for directory in (tmp_path / "new" / "var", old):
+        engine = make_engine(f"sqlite:///{directory / 'ecert.db'}")
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+            files = sorted(p.name for p in directory.iterdir())
+            assert files == ["ecert.db", "ecert.db-shm", "ecert.db-wal"]
+            for name in files:
+                assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        engine.dispose()
