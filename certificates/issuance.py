@@ -26,6 +26,7 @@ from certificates.identifiers import LicenceNumber, allocate_serials, format_num
 from certificates.lifecycle import Status, check_window
 from certificates.models import Licence, LicenceEvent, LicenceType
 from certificates.statuslist import assign_indexes
+from certificates.text import clean_text, clean_values
 from certificates.times import checked_instant
 from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
 from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
@@ -148,6 +149,8 @@ class Issuer:
         licence_type = get_type(
             session, department_code=department_code, code=request.type_code, version=request.type_version
         )
+        request = replace(request, holder_name=clean_text(request.holder_name, "#/holder/name"),
+                          fields=clean_values(request.fields, "#/fields"))
         kind = _holder_errors(request)
         holder_id = normalise_holder_id(kind, request.holder_id)
         fields = validate_fields(licence_type, request.fields)

@@ -23,6 +23,7 @@ from certificates.issuance import Actor, IssueRequest, Issuer, transparency_dige
 from certificates.lifecycle import Action, Status, transition
 from certificates.models import Licence, LicenceEvent
 from certificates.statuslist import mark_changed
+from certificates.text import clean_text
 from ecert.clock import Clock, as_utc
 from ecert.errors import EcertError, NotFound
 
@@ -131,6 +132,7 @@ def change_status(
     if action in (Action.SUPERSEDE, Action.EXPIRE):
         raise ValueError(f"use amend() / expire_due() for {action.value}")
     now = clock.now()
+    reason = clean_text(reason, "#/reason")
     licence = get_licence(session, actor, licence_id, for_update=True)
     return _apply(session, actor, licence, action, reason, effective_at or now, now)
 
@@ -144,6 +146,7 @@ def amend(
     Returns (new licence, old licence, replayed).
     """
     now = issuer.clock.now()
+    reason = clean_text(reason, "#/reason")
     old = get_licence(session, actor, licence_id, for_update=True)
     holder_id = issuer.pii.reveal(old.holder_id_cipher)
     request = IssueRequest(

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from audit import record_event
 from certificates.identifiers import CODE_PATTERN
 from certificates.models import LicenceType
+from certificates.text import text_problem
 from ecert.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = [
@@ -92,6 +93,9 @@ def _check_layout_and_disclosure(layout: Any, disclosure: Any, properties: dict[
                 errors.append(_bad(f"#/layout/fields/{i}/name", "must name a property of fields_schema"))
             elif not (isinstance(row.get("label_zh"), str) and isinstance(row.get("label_en"), str)):
                 errors.append(_bad(f"#/layout/fields/{i}", "needs label_zh and label_en"))
+            else:
+                errors += [_bad(f"#/layout/fields/{i}/{key}", problem) for key in ("label_zh", "label_en")
+                           if (problem := text_problem(row[key]))]
     if not isinstance(disclosure, dict):
         return errors + [_bad("#/disclosure", "must be an object")]
     for key in ("holder_name", "holder_id"):
@@ -114,6 +118,8 @@ def parse_type_spec(data: Any) -> TypeSpec:
     for key in ("name_zh", "name_en"):
         if not (isinstance(data.get(key), str) and 0 < len(data[key]) <= 200):
             errors.append(_bad(f"#/{key}", "must be a non-empty string of at most 200 characters"))
+        elif problem := text_problem(data[key]):
+            errors.append(_bad(f"#/{key}", problem))
     schema = data.get("fields_schema")
     properties: dict[str, Any] = {}
     try:
