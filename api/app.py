@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import ecert
+from api.bodies import JsonBodyLimit
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
 from api.routes import clients
@@ -42,6 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    app.add_middleware(JsonBodyLimit, limit=runtime.settings.max_json_bytes)  # before any route parses a body
     app.add_middleware(verification.LookupShortcut)  # inside the next: anonymous JSON lookups skip the router
     app.add_middleware(ObservabilityMiddleware)
     # Routes are matched in order: the hot public paths first (health, verification, token checks).

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_json_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest JSON request body, refused unparsed")
     verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")
     verify_burst: int = Field(60, ge=1)
     verify_lookup_threads: int = Field(

@@ -91,3 +91,29 @@ def test_the_portal_shows_a_historical_licence_as_expired_and_times_with_their_o
     assert imported.json()["number"] in page
     assert "BL · Expired" in page and "BL · valid" not in page  # the status as of now, in the page's language
     assert "(UTC+08:00)" in page  # the sessions list: local time, labelled
+
+
+def test_json_bodies_are_capped_before_parsing_and_utf8_only(client: TestClient, headers: dict[str, str]) -> None:
+    import json
+
+    limit = client.app.state.runtime.settings.max_json_bytes  # type: ignore[attr-defined]
+    body = {"type_code": "BL", "holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
+            "fields": {"company": "示例有限公司", "capital": 100}}
+    json_headers = {**headers, "Content-Type": "application/json"}
+    big = json.dumps({**body, "fields": {"company": "x" * (limit + 1), "capital": 1}}).encode()
+    refused = client.post("/api/v1/licences", content=big, headers=json_headers)
+    assert refused.status_code == 413 and refused.json()["type"] == "/problems/payload-too-large"
+
+    def chunks() -> Any:  # no Content-Length: counted as it arrives
+        for start in range(0, len(big), 1 << 20):
+            yield big[start:start + (1 << 20)]
+
+    assert client.post("/api/v1/licences", content=chunks(), headers=json_headers).status_code == 413
+    utf16 = json.dumps(body, ensure_ascii=False).encode("utf-16")
+    refused = client.post("/api/v1/licences", content=utf16, headers=json_headers)
+    assert refused.status_code == 415 and refused.headers["content-type"].startswith("application/problem+json")
+    latin = client.post("/api/v1/licences", content=json.dumps(body).encode(),
+                        headers={**headers, "Content-Type": "application/json; charset=iso-8859-1"})
+    assert latin.status_code == 415
+    assert client.post("/api/v1/licences", content=json.dumps(body, ensure_ascii=False).encode(),
+                       headers=json_headers).status_code == 201
