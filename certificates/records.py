@@ -97,6 +97,9 @@ def _apply(
     session: Session, actor: Actor, licence: Licence, action: Action, reason: str | None,
     effective_at: dt.datetime, now: dt.datetime, details: dict[str, Any] | None = None,
 ) -> Licence:
+    if action is not Action.EXPIRE and effective_status(licence, now) is Status.EXPIRED and licence.status != Status.EXPIRED.value:
+        assert licence.valid_until is not None  # past its validity, not yet swept: the expiry comes first, in order
+        _apply(session, Actor("system:expiry"), licence, Action.EXPIRE, None, as_utc(licence.valid_until), now)
     last = _last_change(session, licence.id)
     change = transition(
         Status(licence.status), action, reason=reason, effective_at=effective_at,
