@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import ecert
+from api.bodies import JsonBodyLimit
 from api.lookups import LookupShortcut
 from api.observability import ObservabilityMiddleware
 from api.problems import install_problem_handlers
@@ -60,6 +61,7 @@ def create_app(container: Container, *, settle: bool = False) -> FastAPI:
     app.state.container = container
     app.state.runtime = container.runtime
     install_problem_handlers(app)
+    app.add_middleware(JsonBodyLimit, limit=container.settings.max_json_bytes)  # before any route parses a body
     app.add_middleware(LookupShortcut)  # inside the next: anonymous JSON lookups skip the router
     app.add_middleware(ObservabilityMiddleware)
     # Routes are matched in order: the hot public paths first (health, verification, token checks).

@@ -15,6 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from certificates.lifecycle import STATUS_WORDS
+from certificates.records import effective_status
+from ecert.localtime import local_time
 from signing.render import qr_matrix
 from verify.page import pick_language
 
@@ -114,8 +117,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         zh, en = TEXT[key]
         return zh if lang == "zh" else en
 
+    def status_word(licence: Any) -> str:
+        """A licence's status as of now (expired once past valid_until, before any sweep), in the page's language."""
+        zh, en = STATUS_WORDS[effective_status(licence, request.app.state.runtime.clock.now())]
+        return zh if lang == "zh" else en
+
     other = "en" if lang == "zh" else "zh"
-    body = _env.get_template(template).render(t=t, lang=lang, other=other, css=Markup(_CSS), request=request, **context)
+    body = _env.get_template(template).render(t=t, lang=lang, other=other, css=Markup(_CSS), request=request,
+                                              when=local_time(), status_word=status_word, **context)
     response = HTMLResponse(body, status_code=status_code, headers={
         "Cache-Control": "no-store", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
         "img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",

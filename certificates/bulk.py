@@ -359,7 +359,7 @@ class BulkWorker:
     """
 
     def __init__(self, engine: Engine, issuer: Issuer, *, interval: float = 1.0,
-                 tick: Callable[[], None] | None = None) -> None:
+                 tick: Callable[[], object] | None = None) -> None:
         self.engine, self.issuer, self.interval, self.tick = engine, issuer, interval, tick
         self.owner = f"worker-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()

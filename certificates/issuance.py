@@ -23,9 +23,11 @@ from audit.tlog import append_leaf
 from certificates.blobs import BlobStore
 from certificates.holders import HolderKind, PiiVault, normalise_holder_id
 from certificates.identifiers import LicenceNumber, allocate_serials, format_number, new_token
-from certificates.lifecycle import Status
+from certificates.lifecycle import Status, check_window
 from certificates.models import Licence, LicenceEvent, LicenceType
 from certificates.statuslist import assign_indexes
+from certificates.text import clean_text, clean_values
+from certificates.times import checked_instant
 from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
 from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
 from certificates.types import get_type, validate_fields, validity_window
@@ -93,6 +95,7 @@ class IssueRequest:
     associated_number: str | None = None
     document: bytes | None = field(default=None, repr=False)  # the department's own PDF, sealed instead of rendering
     bulk_item: str | None = None  # ``<job>:<row>`` of a bulk job's row: its own key, apart from clients' keys
+    historical: bool = False  # a licence issued before ecert (back-dated, possibly expired): recorded as an import
 
 
 def fingerprint(body: Any) -> str:
@@ -110,6 +113,7 @@ def _normalised(request: IssueRequest, licence_type: LicenceType, kind: HolderKi
         "type": [licence_type.code, licence_type.version],
         "holder": [kind.value, request.holder_name.strip(), holder_id],
         "fields": fields, "valid_from": start, "supersedes": request.supersedes_id, "document_sha256": document,
+        **({"historical": True} if request.historical else {}),
     }
 
 
@@ -167,15 +171,15 @@ class Issuer:
         licence_type = get_type(
             session, department_code=department_code, code=request.type_code, version=request.type_version
         )
+        request = replace(request, holder_name=clean_text(request.holder_name, "#/holder/name"),
+                          fields=clean_values(request.fields, "#/fields"))
         kind = _holder_errors(request)
         holder_id = normalise_holder_id(kind, request.holder_id)
         fields = validate_fields(licence_type, request.fields)
         now = self.clock.now()
-        start = request.valid_from or now
-        if start.tzinfo is None:
-            detail = "needs a time zone"
-            raise InvalidInput(f"valid_from {detail}", errors=[{"pointer": "#/valid_from", "detail": detail}])
+        start = checked_instant(request.valid_from, "#/valid_from", what="valid_from") if request.valid_from is not None else now
         valid_from, valid_until = validity_window(licence_type, fields, start)
+        check_window(valid_from, valid_until, now=now, historical=request.historical)
         digest = fingerprint(_normalised(request, licence_type, kind, holder_id, fields))
         return Prepared(request, department_code, licence_type, kind, holder_id, fields, valid_from, valid_until, digest)
 
@@ -237,13 +241,14 @@ class Issuer:
                                         kind="issued", at=row.issued_at).index
             session.add(row)
             session.add(LicenceEvent(
-                licence_id=row.id, action="issue", from_status=None, to_status=Status.VALID.value,
+                licence_id=row.id, action="import" if row.historical else "issue", from_status=None, to_status=Status.VALID.value,
                 effective_at=row.valid_from, actor=actor.subject, at=now,
             ))
             record_event(
                 session, action="certificates.licence.issue", actor=actor.subject, target=f"licence:{row.id}",
                 department=department,
-                details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id},
+                details={"number": row.number, "type": f"{row.type_code}/{row.type_version}", "supersedes": row.supersedes_id,
+                         **({"historical": True, "valid_from": row.valid_from.isoformat()} if row.historical else {})},
                 at=now,
             )
             session.flush()
@@ -288,6 +293,7 @@ class Issuer:
             idempotency_key=p.request.idempotency_key,
             bulk_item=p.request.bulk_item,
             request_fingerprint=p.fingerprint,
+            historical=p.request.historical,
         )
 
     def _document(self, licence_type: LicenceType, row: Licence) -> LicenceDocument:

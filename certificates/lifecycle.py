@@ -9,7 +9,13 @@ Back-dating rules for a change's *effective date*:
 * never before the effective date of the licence's previous status change (history is ordered);
 * at most :data:`MAX_FUTURE` (5 minutes, clock skew between systems) in the future: changes
   cannot be scheduled, a department sends them when they take effect;
-* ``expire`` is effective exactly at ``valid_until`` (and only once it has passed).
+* ``expire`` is effective exactly at ``valid_until`` (and only once it has passed); expiry is a fact of the
+  validity window, not a decision, so it may precede ``issued_at`` (a licence recorded after it ended);
+* a *historical* licence (issued before ecert and imported) existed from ``valid_from``: its changes may be
+  back-dated to then.
+
+Issuance (:func:`check_window`): a licence whose validity already ended can only be recorded as a historical
+import (``historical: true``), never issued as new; a historical record starts in the past.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
     "InvalidEffectiveDate",
     "transition",
     "check_effective_date",
+    "check_window",
     "allowed_actions",
     "MAX_FUTURE",
     "STATUS_WORDS",
@@ -147,6 +154,19 @@ def check_effective_date(
         raise InvalidEffectiveDate(
             "the effective date is in the future; status changes cannot be scheduled"
         )
+
+
+def check_window(
+    valid_from: dt.datetime, valid_until: dt.datetime | None, *, now: dt.datetime, historical: bool
+) -> None:
+    """Raise InvalidInput (pointer ``#/valid_from``) unless a new licence's window suits how it is recorded."""
+    if historical and valid_from >= now:
+        detail = "a historical record starts in the past: give the valid_from it was issued with"
+        raise InvalidInput(detail, errors=[{"pointer": "#/valid_from", "detail": detail}])
+    if not historical and valid_until is not None and valid_until <= now:
+        detail = (f"the licence would already have expired ({valid_until.isoformat()}): record a licence issued "
+                  "before ecert as a historical import (\"historical\": true)")
+        raise InvalidInput(detail, errors=[{"pointer": "#/valid_from", "detail": detail}])
 
 
 def transition(

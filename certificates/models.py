@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from certificates.times import UtcDateTime
+
 __all__ = [
     "LicenceType",
     "Licence",
@@ -26,7 +28,7 @@ __all__ = [
     "LicenceAccess",
 ]
 
-_TS = sa.DateTime(timezone=True)
+_TS = UtcDateTime()  # aware UTC in and out, on SQLite as on PostgreSQL
 
 
 class LicenceType(SQLModel, table=True):
@@ -93,6 +95,7 @@ class Licence(SQLModel, table=True):
     status_list: int | None = Field(default=None)
     status_index: int | None = Field(default=None)
     log_index: int | None = Field(default=None, sa_type=sa.BigInteger)  # the transparency log index of its issuance leaf
+    historical: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # imported: issued before ecert
 
 
 class LicenceEvent(SQLModel, table=True):

@@ -7,9 +7,12 @@ exist (``licence-not-found``), so record ids cannot be probed across departments
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from audit import record_event
@@ -20,8 +23,9 @@ from certificates.issuance import Actor, IssueRequest, Issuer, transparency_dige
 from certificates.lifecycle import Action, Status, transition
 from certificates.models import Licence, LicenceEvent
 from certificates.statuslist import mark_changed
+from certificates.text import clean_text
 from ecert.clock import Clock, as_utc
-from ecert.errors import NotFound
+from ecert.errors import EcertError, NotFound
 
 __all__ = [
     "LicenceNotFound",
@@ -31,12 +35,14 @@ __all__ = [
     "change_status",
     "amend",
     "expire_due",
+    "SweepReport",
     "list_for_holder",
     "list_by_index",
     "list_for_department",
     "effective_status",
 ]
 
+log = logging.getLogger(__name__)
 _EXPIRABLE = (Status.VALID.value, Status.SUSPENDED.value, Status.OTHER.value)
 
 
@@ -78,14 +84,26 @@ def _last_change(session: Session, licence_id: str) -> dt.datetime | None:
     ).first()
 
 
+def _not_before(licence: Licence, action: Action) -> dt.datetime:
+    """The earliest effective date of a change: issuance, or the start of validity for an expiry (a fact of the
+    window) and for a historical record (it existed before ecert recorded it)."""
+    issued = as_utc(licence.issued_at)
+    if action is Action.EXPIRE or licence.historical:
+        return min(issued, as_utc(licence.valid_from))
+    return issued
+
+
 def _apply(
     session: Session, actor: Actor, licence: Licence, action: Action, reason: str | None,
     effective_at: dt.datetime, now: dt.datetime, details: dict[str, Any] | None = None,
 ) -> Licence:
+    if action is not Action.EXPIRE and effective_status(licence, now) is Status.EXPIRED and licence.status != Status.EXPIRED.value:
+        assert licence.valid_until is not None  # past its validity, not yet swept: the expiry comes first, in order
+        _apply(session, Actor("system:expiry"), licence, Action.EXPIRE, None, as_utc(licence.valid_until), now)
     last = _last_change(session, licence.id)
     change = transition(
         Status(licence.status), action, reason=reason, effective_at=effective_at,
-        issued_at=as_utc(licence.issued_at), last_change_at=as_utc(last) if last else None, now=now,
+        issued_at=_not_before(licence, action), last_change_at=as_utc(last) if last else None, now=now,
     )
     licence.status = change.to_status.value
     licence.status_reason = change.reason
@@ -117,6 +135,7 @@ def change_status(
     if action in (Action.SUPERSEDE, Action.EXPIRE):
         raise ValueError(f"use amend() / expire_due() for {action.value}")
     now = clock.now()
+    reason = clean_text(reason, "#/reason")
     licence = get_licence(session, actor, licence_id, for_update=True)
     return _apply(session, actor, licence, action, reason, effective_at or now, now)
 
@@ -130,6 +149,7 @@ def amend(
     Returns (new licence, old licence, replayed).
     """
     now = issuer.clock.now()
+    reason = clean_text(reason, "#/reason")
     old = get_licence(session, actor, licence_id, for_update=True)
     holder_id = issuer.pii.reveal(old.holder_id_cipher)
     request = IssueRequest(
@@ -148,19 +168,47 @@ def amend(
     return new, old, False
 
 
-def expire_due(session: Session, *, now: dt.datetime, limit: int = 1000, department_code: str | None = None) -> int:
-    """Move licences whose validity ended to ``expired`` (effective at ``valid_until``)."""
+@dataclass
+class SweepReport:
+    """What one expiry sweep did: how many licences it expired and which it could not (id -> reason)."""
+
+    expired: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def expire_due(
+    session: Session, *, now: dt.datetime, limit: int = 1000, department_code: str | None = None,
+    skip: Collection[str] = (),
+) -> SweepReport:
+    """Move licences whose validity ended to ``expired`` (effective at ``valid_until``), each in a savepoint.
+
+    A licence that cannot be expired (its history refuses the change, or its row is broken) is rolled back alone,
+    logged and reported in :attr:`SweepReport.failed`; the others are expired all the same. Licences in ``skip``
+    (known failures) are not tried again, so they never hold back the ones after them.
+    """
     query = select(Licence).where(
         col(Licence.status).in_(_EXPIRABLE), col(Licence.valid_until).is_not(None), col(Licence.valid_until) <= now
     )
     if department_code is not None:
         query = query.where(Licence.department_code == department_code)
-    due = session.exec(query.limit(limit)).all()
+    if skip:
+        query = query.where(col(Licence.id).not_in(list(skip)))
+    report = SweepReport()
     system = Actor("system:expiry")
-    for licence in due:
+    for licence in session.exec(query.order_by(col(Licence.valid_until)).limit(limit)).all():
         assert licence.valid_until is not None
-        _apply(session, system, licence, Action.EXPIRE, None, as_utc(licence.valid_until), now)
-    return len(due)
+        try:
+            with session.begin_nested():
+                _apply(session, system, licence, Action.EXPIRE, None, as_utc(licence.valid_until), now)
+        except (EcertError, ValueError, sa.exc.SQLAlchemyError) as exc:
+            if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+                raise  # the database is gone: not this row's fault
+            session.expire(licence)
+            report.failed[licence.id] = str(exc)
+            log.error("expiry sweep skips licence %s (%s): %s", licence.id, licence.number, exc)
+        else:
+            report.expired += 1
+    return report
 
 
 def list_for_holder(

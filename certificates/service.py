@@ -46,6 +46,7 @@ class LicenceService:
         self.worker = BulkWorker(engine, self.issuer, tick=self.expire_due)
         self.grouped = GroupCommit(engine, self.issuer, queue_limit=queue_limit, concurrency=concurrency)
         self._preparing = threading.BoundedSemaphore(PREPARING)  # admitted requests reading their checks at a time
+        self._unexpirable: set[str] = set()  # licence ids the expiry sweep failed on (reported once, not retried)
 
     def issue(self, session: Session, actor: Actor, department: str, request: IssueRequest) -> tuple[Licence, bool]:
         """Issue in the caller's transaction."""
@@ -121,9 +122,12 @@ class LicenceService:
                 events = records.history(session, licence.id)
         return licence_view(licence, now=self.clock.now(), public_url=self.public_url, history=events)
 
-    def expire_due(self) -> None:
+    def expire_due(self) -> records.SweepReport:
+        """One expiry sweep; licences it could not expire are logged once and left out of later sweeps."""
         with session_scope(self.engine) as session:
-            records.expire_due(session, now=self.clock.now())
+            report = records.expire_due(session, now=self.clock.now(), skip=self._unexpirable)
+        self._unexpirable.update(report.failed)
+        return report
 
     def start(self) -> None:
         self.worker.start()

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from audit import record_event
 from certificates.identifiers import CODE_PATTERN
 from certificates.models import LicenceType
+from certificates.text import text_problem
 from ecert.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = [
@@ -92,6 +93,9 @@ def _check_layout_and_disclosure(layout: Any, disclosure: Any, properties: dict[
                 errors.append(_bad(f"#/layout/fields/{i}/name", "must name a property of fields_schema"))
             elif not (isinstance(row.get("label_zh"), str) and isinstance(row.get("label_en"), str)):
                 errors.append(_bad(f"#/layout/fields/{i}", "needs label_zh and label_en"))
+            else:
+                errors += [_bad(f"#/layout/fields/{i}/{key}", problem) for key in ("label_zh", "label_en")
+                           if (problem := text_problem(row[key]))]
     if not isinstance(disclosure, dict):
         return errors + [_bad("#/disclosure", "must be an object")]
     for key in ("holder_name", "holder_id"):
@@ -114,6 +118,8 @@ def parse_type_spec(data: Any) -> TypeSpec:
     for key in ("name_zh", "name_en"):
         if not (isinstance(data.get(key), str) and 0 < len(data[key]) <= 200):
             errors.append(_bad(f"#/{key}", "must be a non-empty string of at most 200 characters"))
+        elif problem := text_problem(data[key]):
+            errors.append(_bad(f"#/{key}", problem))
     schema: Any = data.get("fields_schema")  # JSON: check_schema refuses anything but a schema
     properties: dict[str, Any] = {}
     try:
@@ -231,6 +237,8 @@ def validate_fields(licence_type: LicenceType, fields: Any) -> dict[str, Any]:
 
 
 def _add_years(start: dt.datetime, years: int) -> dt.datetime:
+    if start.year + years > dt.MAXYEAR:
+        raise OverflowError(f"year {start.year + years} is out of range")
     try:
         return start.replace(year=start.year + years)
     except ValueError:  # 29 February
@@ -240,7 +248,21 @@ def _add_years(start: dt.datetime, years: int) -> dt.datetime:
 def validity_window(
     licence_type: LicenceType, fields: dict[str, Any], valid_from: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime | None]:
-    """(valid_from, valid_until) under the type's validity rule; None means no end."""
+    """(valid_from, valid_until) under the type's validity rule; None means no end.
+
+    An end beyond what a date can hold (year 9999) is InvalidInput, never an arithmetic error.
+    """
+    try:
+        return _window(licence_type, fields, valid_from)
+    except OverflowError as exc:
+        name = licence_type.validity.get("field") if licence_type.validity.get("kind") == "until_field" else None
+        detail = "the end of validity is out of range"
+        raise InvalidInput(detail, errors=[_bad(f"#/fields/{name}" if name else "#/valid_from", detail)]) from exc
+
+
+def _window(
+    licence_type: LicenceType, fields: dict[str, Any], valid_from: dt.datetime
+) -> tuple[dt.datetime, dt.datetime | None]:
     rule = licence_type.validity
     kind = rule.get("kind")
     if kind == "years":

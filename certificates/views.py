@@ -41,6 +41,7 @@ def licence_view(licence: Licence, *, now: dt.datetime, public_url: str, history
         "valid_from": _iso(licence.valid_from),
         "valid_until": _iso(licence.valid_until),
         "issued_at": _iso(licence.issued_at),
+        "historical": licence.historical,  # recorded as an import of a licence issued before ecert
         "supersedes": licence.supersedes_id,
         "superseded_by": licence.superseded_by_id,
         "associated_number": licence.associated_number,

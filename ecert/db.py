@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import re
+import stat
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +25,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-__all__ = ["make_engine", "make_reader", "make_probe", "read_retrying", "DriverReads", "claim_apart", "migrate", "session_scope", "alembic_config", "MODEL_PACKAGES", "load_models"]
+__all__ = ["make_engine", "make_reader", "make_probe", "read_retrying", "DriverReads", "claim_apart", "migrate", "session_scope",
+           "alembic_config", "MODEL_PACKAGES", "load_models", "private_database_file"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +53,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_database_file(Path(path))
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True, **kwargs
         )
@@ -70,6 +73,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = sa.create_engine(url, **options)
     _MADE[engine] = (url, kwargs.get("connect_args", {}))
     return engine
+
+
+def private_database_file(path: Path) -> None:
+    """Make ``path`` (a SQLite database) readable by its owner only: the file 0600, created so before SQLite opens
+    it (its -wal and -shm files take the database's mode), in a 0700 directory. Existing files and directories are
+    tightened only if they are ours, and a shared (sticky) directory such as /tmp never."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
+    info = directory.stat()
+    if info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(directory, 0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists() and name.stat().st_uid == os.getuid() and stat.S_IMODE(name.stat().st_mode) & 0o077:
+            os.chmod(name, 0o600)
 
 
 def make_reader(engine: Engine) -> Engine:

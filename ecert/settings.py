@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from ecert.errors import ConfigurationError
+from ecert.localtime import DEFAULT_ZONE, use_zone, zone_named
 
 __all__ = ["Settings", "load_settings"]
 
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
 
     demo: bool = True
     max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_json_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest JSON request body, refused unparsed")
     verify_rate_per_second: float = Field(10.0, gt=0, description="public verification lookups per client IP")
     verify_burst: int = Field(60, ge=1)
     verify_lookup_threads: int = Field(
@@ -73,6 +75,8 @@ class Settings(BaseSettings):
                              "with 503; 0: the measured login rate x login_latency_target_seconds")
     login_latency_target_seconds: float = Field(1.5, gt=0, le=60, description="typical wait of an admitted login; sizes login_queue")
     verify_timeout_seconds: float = Field(30.0, gt=0, description="cap on one PDF verification")
+    time_zone: str = Field(DEFAULT_ZONE, description="IANA zone in which people read times (portal, counter, "
+                           "verification page, PDF), always labelled with its offset; stored times are UTC")
     issue_queue: int = Field(64, ge=1, le=10_000, description="single issuances admitted per worker (being prepared, "
                              "queued or in a batch) before more are refused at once with 503 issuance-busy; each waits "
                              "in a request thread, and a worker has issue_queue + 40 of them, so other routes keep 40")
@@ -93,6 +97,12 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_named(value)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -128,12 +138,18 @@ def _unknown_env() -> list[str]:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; raise :class:`ConfigurationError` naming what is wrong."""
+    """Read and validate the settings; raise :class:`ConfigurationError` naming what is wrong.
+
+    The process then shows times in ``time_zone`` (:func:`ecert.localtime.use_zone`): server and commands
+    alike start here.
+    """
     unknown = _unknown_env()
     if unknown:
         raise ConfigurationError(f"unknown setting(s): {', '.join(unknown)}")
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        use_zone(settings.time_zone)
+        return settings
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

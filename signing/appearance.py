@@ -17,7 +17,8 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStampStyle
 from reportlab.pdfbase import _cidfontdata  # type: ignore[attr-defined]  # private module the stubs leave out
 
-from signing.render import CJK_FONT, LOCAL_TIME
+from ecert.localtime import local_time
+from signing.render import CJK_FONT
 
 __all__ = ["CidFontEngine", "CidFontEngineFactory", "seal_stamp_style", "seal_text_params"]
 
@@ -92,9 +93,8 @@ def seal_stamp_style() -> TextStampStyle:
 
 
 def seal_text_params(department_name: str, department_code: str, sealed_at: dt.datetime) -> dict[str, str]:
-    local = sealed_at.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M:%S")
     return {
         "department": department_name,
         "code": f"机构代码 Code: {department_code}",
-        "sealed": f"签章时间 Sealed: {local} (UTC+8)",
+        "sealed": f"签章时间 Sealed: {local_time().second(sealed_at)}",
     }

@@ -25,12 +25,12 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from certificates.sealing import LicenceDocument
+from ecert.localtime import local_time
 
-__all__ = ["render_licence", "RenderedLicence", "QrMatrix", "qr_matrix", "SEAL_BOX", "CJK_FONT", "LOCAL_TIME"]
+__all__ = ["render_licence", "RenderedLicence", "QrMatrix", "qr_matrix", "SEAL_BOX", "CJK_FONT"]
 
 CJK_FONT = "STSong-Light"
 LATIN_FONT = "Helvetica"
-LOCAL_TIME = dt.timezone(dt.timedelta(hours=8), "CST")  # China Standard Time, no DST
 PAGE_W, PAGE_H = A4
 MARGIN = 20 * mm
 QR_SIZE = 50 * mm  # 25-module codes print at 2 mm a module; phones read them from 30 cm
@@ -56,18 +56,8 @@ class RenderedLicence:
         return self.pages - 1
 
 
-def _when(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
-
-
 def _day(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return "长期有效 / No expiry"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d")
+    return "长期有效 / No expiry" if moment is None else local_time().day(moment)
 
 
 def _rows(document: LicenceDocument, issuer_name: str) -> Iterator[tuple[str, str, str]]:
@@ -78,7 +68,7 @@ def _rows(document: LicenceDocument, issuer_name: str) -> Iterator[tuple[str, st
     yield "发证机关", "Issuing authority", f"{issuer_name} ({document.department_code})"
     yield "有效期自", "Valid from", _day(document.valid_from)
     yield "有效期至", "Valid until", _day(document.valid_until)
-    yield "签发时间", "Issued at", f"{_when(document.issued_at)} (UTC+8)"
+    yield "签发时间", "Issued at", local_time().minute(document.issued_at)
 
 
 @dataclass(frozen=True)

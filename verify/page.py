@@ -10,6 +10,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
+from ecert.localtime import local_time
 from verify.model import Outcome, Verdict
 
 __all__ = ["render_page", "pick_language", "LANGUAGES"]
@@ -43,7 +44,7 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "issue": ("签发", "Issued"), "suspend": ("暂停", "Suspended"), "reinstate": ("恢复", "Reinstated"),
     "revoke": ("吊销", "Revoked"), "cancel": ("注销", "Cancelled"), "expire": ("到期", "Expired"),
     "transfer": ("迁出", "Transferred"), "withdraw": ("撤销", "Withdrawn"), "supersede": ("被替代", "Superseded"),
-    "mark-other": ("其他", "Other"),
+    "mark-other": ("其他", "Other"), "import": ("签发（历史证照补录）", "Issued (recorded as a historical licence)"),
 }
 _TONE = {Outcome.VALID: "good", Outcome.AUTHENTIC: "good", Outcome.SUSPENDED: "warn", Outcome.EXPIRED: "warn",
          Outcome.SUPERSEDED: "warn", Outcome.NOT_FOUND: "none"}
@@ -89,7 +90,7 @@ def _t(key: str, lang: str, **values: Any) -> str:
 
 
 def _date(value: dt.datetime | None) -> str:
-    return value.date().isoformat() if value else ""
+    return local_time().day(value) if value else ""  # the day in the deployment's zone, as the PDF prints it
 
 
 def _row(label: str, value: str) -> str:
@@ -165,6 +166,6 @@ def render_page(verdict: Verdict, *, lang: str, self_path: str) -> str:
         f'<div class="word">{escape(word)}</div><p>{detail}</p></div>'
         f'{_licence(verdict, lang)}{_history(verdict, lang)}{_transparency(verdict, lang)}'
         f'{_checks(verdict, lang) if verdict.outcome is not Outcome.NOT_FOUND else ""}'
-        f'<footer>{_t("checked", lang)} {escape(verdict.checked_at.strftime("%Y-%m-%d %H:%M:%S UTC"))}</footer>'
+        f'<footer>{_t("checked", lang)} {escape(local_time().second(verdict.checked_at))}</footer>'
         '</main></body></html>'
     )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AuthorityDep, RuntimeDep, SessionDep
 from api.security import Principal, require_scopes
 from ca import departments as registry
 from ca.models import Department, IssuedCertificate
 from ca.seals import list_seals
+from certificates.text import text_problem
 from ecert.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["departments"])
@@ -26,6 +28,18 @@ class DepartmentIn(BaseModel):
     code: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z][A-Z0-9]+$", examples=["SCJGJ"])
     name: str = Field(min_length=1, max_length=64, examples=["市场监督管理局"])
     name_en: str | None = Field(None, max_length=200, examples=["Administration for Market Regulation"])
+
+    @field_validator("name", "name_en")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        """NFC, without the controls and invisible characters that would spoof the seal subject and public page."""
+        if value is None:
+            return None
+        text = unicodedata.normalize("NFC", value)
+        problem = text_problem(text)
+        if problem:
+            raise ValueError(problem)
+        return text
 
 
 class RevokeIn(BaseModel):

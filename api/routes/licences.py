@@ -51,11 +51,13 @@ class HolderIn(BaseModel):
 class IssueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type_code: str = Field(max_length=16)
-    type_version: int | None = None
+    type_version: int | None = Field(None, ge=1, le=2**31 - 1)
     department: str | None = Field(None, description="only for platform administrators")
     holder: HolderIn
     fields: dict[str, Any]
-    valid_from: dt.datetime | None = None
+    valid_from: dt.datetime | None = Field(None, description="with an offset (e.g. +08:00); default: now")
+    historical: bool = Field(False, description="record a licence issued before ecert: back-dated, possibly already "
+                             "expired (its history starts at valid_from, which is then required)")
 
 
 class StatusChangeIn(BaseModel):
@@ -104,7 +106,7 @@ def _issue(body: IssueIn, document: bytes | None, principal: Principal, licences
     request = IssueRequest(
         type_code=body.type_code, type_version=body.type_version, holder_kind=body.holder.kind,
         holder_name=body.holder.name, holder_id=body.holder.id_number, fields=body.fields,
-        valid_from=body.valid_from, idempotency_key=key, document=document,
+        valid_from=body.valid_from, idempotency_key=key, document=document, historical=body.historical,
     )
     licence, replayed = licences.issue_grouped(actor, department_for(actor, body.department), request)
     if replayed:

@@ -11,11 +11,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecert.errors import InvalidInput
+from ecert.errors import ConfigurationError, InvalidInput
 from ecert.commands.common import command_runtime, emit
 from ecert.settings import Settings
 
 __all__ = ["register"]
+
+
+def require_database(settings: Settings) -> None:
+    """Audit commands check an existing register: refuse a database that is not there (instead of creating an
+    empty one and finding nothing wrong with it)."""
+    import sqlalchemy as sa
+
+    from ecert.db import make_engine
+
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise ConfigurationError(f"no database at {path or url}: audit commands check an existing register "
+                                     "(set ECERT_DATABASE_URL or ECERT_DATA_DIR)")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            present = sa.inspect(connection).has_table("audit_event")
+    finally:
+        engine.dispose()
+    if not present:
+        raise ConfigurationError(f"the database at {engine.url.render_as_string(hide_password=True)} holds no "
+                                 "ecert register (no audit trail): nothing to check")
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -24,6 +48,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from audit.checkpoints import Checkpoint
     from audit.integrity import verify_trail
 
+    require_database(settings)
     anchor = None
     if args.anchor:
         try:
@@ -39,6 +64,29 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         lines = [f"audit trail BROKEN: first bad entry {report.first_bad_seq}"]
         lines += [f"  {p.kind} at {p.seq}: {p.detail}" for p in report.problems]
         text = "\n".join(lines)
+    emit(args, report.to_json(), text)
+    return 0 if report.ok else 1
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """Every licence's state against its history, audit events and transparency leaf; exit 1 on any mismatch."""
+    from sqlmodel import Session
+
+    from certificates.reconcile import reconcile
+    from ecert.db import make_engine
+
+    require_database(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            report = reconcile(session, department_code=args.department)
+    finally:
+        engine.dispose()
+    if report.ok:
+        text = f"reconciled: {report.licences} licence(s), state, history, audit trail and log agree"
+    else:
+        text = "\n".join([f"MISMATCH in {len({m.licence_id for m in report.mismatches})} of {report.licences} licence(s):"]
+                         + [f"  {m.number} ({m.licence_id}) {m.kind}: {m.detail}" for m in report.mismatches])
     emit(args, report.to_json(), text)
     return 0 if report.ok else 1
 
@@ -167,6 +215,10 @@ def register(sub: Any) -> None:
     verify.add_argument("--anchor", help="a checkpoint JSON kept outside the database (from `ecert audit checkpoint`)")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(func=cmd_verify)
+    reconciling = audit.add_parser("reconcile", help="compare every licence with its history, audit events and log leaf")
+    reconciling.add_argument("--department", help="only this department's licences")
+    reconciling.add_argument("--json", action="store_true", help="machine-readable output")
+    reconciling.set_defaults(func=cmd_reconcile)
     checkpoint = audit.add_parser("checkpoint", help="sign the current head now and print it (keep it as an anchor)")
     checkpoint.add_argument("--json", action="store_true", help="machine-readable output")
     checkpoint.set_defaults(func=cmd_checkpoint)

@@ -79,21 +79,25 @@ def cmd_licence_bulk_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_licence_expire(args: argparse.Namespace, settings: Settings) -> int:
+    """Expire every licence past its validity; exit 1 (listing them) if some could not be expired."""
     from certificates.records import expire_due
     from ecert.clock import SystemClock
     from ecert.db import session_scope
 
     engine = command_engine(settings)
-    total = 0
+    total, failed = 0, dict[str, str]()
     while True:
         with session_scope(engine) as session:
-            count = expire_due(session, now=SystemClock().now(), limit=1000)
-        total += count
-        if count < 1000:
+            report = expire_due(session, now=SystemClock().now(), limit=1000, skip=failed)
+        total += report.expired
+        failed.update(report.failed)
+        if report.expired + len(report.failed) < 1000:
             break
     engine.dispose()
-    emit(args, {"expired": total}, f"{total} licence(s) expired")
-    return 0
+    lines = [f"{total} licence(s) expired"] + [f"not expired: licence {key}: {why}" for key, why in failed.items()]
+    emit(args, {"expired": total, "failed": [{"licence": key, "error": why} for key, why in failed.items()]},
+         "\n".join(lines))
+    return 1 if failed else 0
 
 
 def register(sub: Any) -> None:

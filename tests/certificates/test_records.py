@@ -90,7 +90,7 @@ def test_expiry_is_effective_at_valid_until(
     later = licence.valid_until + dt.timedelta(days=1)
     assert effective_status(licence, later) is Status.EXPIRED
     with session_scope(engine) as session:
-        assert expire_due(session, now=later, department_code=department) == 1
+        assert expire_due(session, now=later, department_code=department).expired == 1
     with Session(engine) as session:
         stored = session.get(Licence, licence.id)
         assert stored is not None and stored.status == "expired"

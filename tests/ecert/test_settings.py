@@ -81,3 +81,45 @@ def test_the_cli_reports_bad_settings_and_exits_2(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ECERT_NO_SUCH_THING", "1")
     assert main(["vault", "status"]) == 2
     assert "ECERT_NO_SUCH_THING" in capsys.readouterr().err
+
+
+def test_the_time_zone_is_a_known_zone_and_sets_how_times_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from ecert.localtime import DEFAULT_ZONE, local_time, use_zone
+
+    assert load_settings().time_zone == "Asia/Shanghai" == local_time().name
+    monkeypatch.setenv("ECERT_TIME_ZONE", "Mars/Olympus")
+    with pytest.raises(ConfigurationError, match="time_zone"):
+        load_settings()
+    monkeypatch.setenv("ECERT_TIME_ZONE", "Europe/Berlin")
+    try:
+        assert load_settings().time_zone == "Europe/Berlin"
+        assert local_time().minute(dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)) == "2026-07-01 02:00 (UTC+02:00)"
+    finally:
+        use_zone(DEFAULT_ZONE)
+
+
+def test_the_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """var/ecert.db and its WAL were 0644 in a 0755 directory: holder data for every local user."""
+    import stat
+
+    import sqlalchemy as sa
+
+    from ecert.db import make_engine
+
+    old = tmp_path / "old"
+    old.mkdir(mode=0o755)
+    old.chmod(0o755)
+    (old / "ecert.db").touch(mode=0o644)
+    for directory in (tmp_path / "new" / "var", old):
+        engine = make_engine(f"sqlite:///{directory / 'ecert.db'}")
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+            files = sorted(p.name for p in directory.iterdir())
+            assert files == ["ecert.db", "ecert.db-shm", "ecert.db-wal"]
+            for name in files:
+                assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        engine.dispose()

@@ -25,7 +25,7 @@ def test_every_field_is_printed_and_chinese_text_extracts(tmp_path: Path) -> Non
     for expected in (
         "营业执照", "Business licence", document.number, "杭州示例科技有限公司", "统一社会信用代码",
         "Unified social credit code", "91330100MA2XXXXX1X", "法定代表人", "张三", DEPARTMENT_NAME,
-        "(ZJSJ01)", "2026-01-01", "2031-01-01", "2026-11-25 12:00 (UTC+8)", "扫码核验",
+        "(ZJSJ01)", "2026-01-01", "2031-01-01", "2026-11-25 12:00 (UTC+08:00)", "扫码核验",
     ):
         assert expected in text, expected
 

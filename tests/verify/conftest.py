@@ -73,7 +73,7 @@ def issued(runtime: Runtime, authority: CertificateAuthority, sealer: PadesSeale
                                                                         fields={"company": f"广州示例{n}科技有限公司", "capital": 1000}))
                     for n in names]
         prepared.append(issuer.prepare(session, actor, code, request_for(
-            holder_id=uscc(), valid_from=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=6 * 366))))
+            holder_id=uscc(), valid_from=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=6 * 366), historical=True)))
         rows = issuer.issue_batch(session, actor, prepared)
         licences = dict(zip([*names, "expired"], rows))
     clock = SystemClock()
