@@ -33,6 +33,7 @@ class PdfLimits:
     max_objects: int = 20_000
     max_stream_bytes: int = 16 * 1024 * 1024  # per stream, decoded
     max_total_decoded: int = 64 * 1024 * 1024
+    max_revisions: int = 32  # a sealed licence has 2-4; each revision costs pyHanko a difference analysis
 
 
 @dataclass(frozen=True)

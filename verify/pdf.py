@@ -31,6 +31,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from verify.findings import READABLE, SEAL_FIELD, PdfLimits, SealFacts, SealFindings, licence_number, seal_checks, sha256_hex
 from verify.model import Check, check
+from verify.sigdict import Malformed, sound_signatures
 from verify.trust import TrustMaterial
 
 __all__ = ["check_pdf"]
@@ -62,15 +63,25 @@ def _precheck(data: bytes, limits: PdfLimits) -> PdfFileReader:
         raise _refuse("readable", "This is not a PDF file.", "这不是 PDF 文件。")
     if b"%%EOF" not in data[-2048:]:
         raise _refuse("readable", "The PDF is truncated (incomplete download or copy).", "PDF 文件不完整（下载或复制时被截断）。")
+    if data.count(b"startxref") > limits.max_revisions:  # before parsing: each revision ends with one
+        raise _too_many_revisions(limits)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         encrypted = reader.encrypted
+        revisions = reader.xrefs.total_revisions
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile bytes is "unreadable"
         raise _refuse("readable", f"The PDF cannot be read ({type(exc).__name__}).", "无法读取该 PDF 文件（文件已损坏）。") from exc
+    if revisions > limits.max_revisions:
+        raise _too_many_revisions(limits)
     if encrypted:
         raise _refuse("readable", "The PDF is encrypted; genuine e-licences never are.", "PDF 已加密；真实的电子证照不会加密。")
     _scan_streams(reader, limits)
     return reader
+
+
+def _too_many_revisions(limits: PdfLimits) -> _Refused:
+    return _refuse("readable", f"The PDF has more than {limits.max_revisions} revisions (incremental updates); a sealed licence has a few.",
+                   f"PDF 的修订（增量更新）超过 {limits.max_revisions} 个；盖章证照只有几个。")
 
 
 def _scan_streams(reader: PdfFileReader, limits: PdfLimits) -> None:
@@ -124,8 +135,20 @@ def _bounded_size(stream: generic.StreamObject, limits: PdfLimits) -> int:
 
 # -- 2. the seal signature ----------------------------------------------------------------------
 
-def _signature(reader: PdfFileReader):  # type: ignore[no-untyped-def]
-    signatures = reader.embedded_regular_signatures
+def _malformed(why: str) -> _Refused:
+    return _refuse("intact", f"The seal's signature is malformed ({why}): the document is damaged or forged.",
+                   f"印章签名结构异常（{why}）：文件已损坏或被伪造。")
+
+
+def _signature(reader: PdfFileReader, size: int):  # type: ignore[no-untyped-def]
+    try:
+        sound_signatures(reader, size)
+    except Malformed as exc:
+        raise _malformed(str(exc)) from exc
+    try:
+        signatures = reader.embedded_regular_signatures
+    except Exception as exc:  # noqa: BLE001 - pyHanko's own reading of a dictionary we found sound
+        raise _malformed(f"pyHanko cannot read it: {type(exc).__name__}") from exc
     if not signatures:
         raise _refuse("signed", "The document has no electronic seal (it is not signed).", "文件没有电子印章（未签名）。")
     for sig in signatures:
@@ -181,14 +204,14 @@ def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: Pd
     digest = sha256_hex(data)
     try:
         reader = _precheck(data, limits)
-        sig = _signature(reader)
+        sig = _signature(reader, len(data))
         try:
             status = _validate(sig, trust)
-        except Exception as exc:  # noqa: BLE001 - a malformed signature object: a verdict, not a crash
+            facts = _facts(status)
+        except Exception as exc:  # noqa: BLE001 - whatever pyHanko trips over in a signature: a verdict, not a crash
             log.info("signature validation failed: %s: %s", type(exc).__name__, exc)
             raise _refuse("intact", f"The seal's signature cannot be checked ({type(exc).__name__}); the document is damaged or forged.",
                           "无法校验印章签名；文件已损坏或被伪造。") from exc
-        facts = _facts(status)
         checks, department = seal_checks(facts, trust, now)
         return SealFindings((READABLE, *checks), _number(reader, sig), department, facts.signed_at, digest)
     except _Refused as refused:
