@@ -105,6 +105,8 @@ class PdfVerifier:
                 checks.append(check("registered", False, f"No licence {findings.number} is registered.", f"登记库中没有编号为 {findings.number} 的证照。"))
                 return Verdict(Outcome.INVALID, tuple(checks), None, now)
             checks.append(_issuer_check(licence, findings))
+            if findings.qr is not None:
+                checks.append(_link_check(licence, findings.qr))
             checks.append(_copy_check(licence, findings))
         return self.link.verdict_for(licence, now=now, extra_checks=tuple(checks))
 
@@ -115,6 +117,16 @@ def _issuer_check(licence: Licence, findings: SealFindings) -> Check:
                  f"Sealed by the issuing department ({licence.department_code})." if ok
                  else f"Sealed by {findings.department}, but licence {licence.number} was issued by {licence.department_code}.",
                  f"由发证部门（{licence.department_code}）盖章。" if ok else f"盖章部门 {findings.department} 与发证部门 {licence.department_code} 不符。")
+
+
+def _link_check(licence: Licence, qr: str) -> Check:
+    """The signed record's QR link leads to this licence's page (link and signed payload name one licence)."""
+    from verify.offline import token_of
+
+    ok = token_of(qr) == licence.token
+    return check("qr_link", ok, "The QR link and the signed record name the same licence." if ok
+                 else f"The QR link leads to another licence than the signed record ({licence.number}) names.",
+                 "二维码链接与已签名的证照记录指向同一证照。" if ok else f"二维码链接指向的证照与已签名记录（{licence.number}）不符。")
 
 
 def _copy_check(licence: Licence, findings: SealFindings) -> Check:
