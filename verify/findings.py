@@ -185,13 +185,20 @@ def _claimed(number: str | None) -> list[Check]:
                   f"该文件自称为证照 {number}，但并非其真实副本。")]
 
 
-def check_document(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings:
-    """The document checks: our seal profile first (no pyHanko), pyHanko for anything that does not match it."""
+def check_document(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits(),
+                   isolation: Any = None) -> SealFindings:
+    """The document checks: our seal profile first (no pyHanko), pyHanko for anything that does not match it.
+
+    ``isolation`` (a :class:`verify.isolation.IsolatedChecks`) runs the pyHanko path in a worker process with a deadline.
+    """
     from verify.profile import check_profile
 
     found = check_profile(data, trust, now=now, limits=limits)
     if found is not None:
         return found
+    if isolation is not None:
+        result: SealFindings = isolation.check(data, trust, now=now, limits=limits)
+        return result
     from verify.pdf import check_pdf  # pyHanko loads only for PDFs outside the profile
 
     return check_pdf(data, trust, now=now, limits=limits)

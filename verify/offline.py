@@ -168,15 +168,16 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
     return _verdict(Outcome.AUTHENTIC, checks, bundle, now, summary)
 
 
-def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None) -> Verdict:
+def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None, isolation: Any = None) -> Verdict:
     """The document checks of :func:`verify.findings.check_document` (seal profile, else pyHanko) against the bundle's CAs and CRLs.
 
     Offline nothing but the seal can say which licence this is: the PDF must carry ecert's signed licence
-    record (:mod:`verify.binding`), and the verdict is about the licence that record names.
+    record (:mod:`verify.binding`), and the verdict is about the licence that record names. ``isolation`` (a
+    :class:`verify.isolation.IsolatedChecks`) runs pyHanko's path in a worker process stopped at its deadline.
     """
     from verify.findings import PdfLimits, check_document  # pyHanko loads only for a PDF outside the seal profile
 
-    findings = check_document(data, bundle.trust, now=now, limits=limits or PdfLimits())
+    findings = check_document(data, bundle.trust, now=now, limits=limits or PdfLimits(), isolation=isolation)
     checks = [_bundle_check(bundle, now), *findings.checks]
     if findings.passed and findings.claims is None:
         checks.append(_NO_RECORD)

@@ -19,6 +19,7 @@ from ecert.clock import Clock, as_utc
 from verify.link import LinkVerifier
 from verify.model import Check, Outcome, Verdict, check
 from verify.findings import PdfLimits, SealFindings, check_document
+from verify.isolation import IsolatedChecks
 from verify.trust import SealEntry, TrustMaterial
 
 __all__ = ["PdfVerifier", "trust_from_authority", "seal_entries"]
@@ -55,7 +56,7 @@ class PdfVerifier:
     """Online PDF verification: document checks, then the registered copy and the record's status."""
 
     def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
-                 limits: PdfLimits = PdfLimits(), cache_size: int = 1024) -> None:
+                 limits: PdfLimits = PdfLimits(), cache_size: int = 1024, check_seconds: float | None = 10.0) -> None:
         self.engine = engine
         self.clock = clock
         self.authority = authority
@@ -65,6 +66,8 @@ class PdfVerifier:
         self._findings: OrderedDict[tuple[bytes, bytes], SealFindings] = OrderedDict()
         self._lock = threading.Lock()
         self.cache_size = cache_size
+        #: pyHanko's checks run in worker processes stopped after ``check_seconds`` (None: in this process)
+        self.isolation = IsolatedChecks(deadline=check_seconds) if check_seconds is not None else None
 
     def verify(self, data: bytes) -> Verdict:
         now = self.clock.now()
@@ -84,7 +87,7 @@ class PdfVerifier:
             if cached is not None:
                 self._findings.move_to_end(key)
                 return cached
-        findings = check_document(data, trust, now=now, limits=self.limits)
+        findings = check_document(data, trust, now=now, limits=self.limits, isolation=self.isolation)
         if findings.signed_at is not None and self.cache_size:
             with self._lock:
                 self._findings[key] = findings

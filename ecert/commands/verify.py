@@ -51,7 +51,13 @@ def _offline(kind: str, payload: bytes | str, args: argparse.Namespace) -> dict[
     now = dt.datetime.now(dt.timezone.utc)
     if kind == "pdf":
         assert isinstance(payload, bytes)
-        verdict = verify_pdf_offline(payload, bundle, now=now)
+        from verify.isolation import IsolatedChecks
+
+        isolation = IsolatedChecks(workers=1, deadline=args.deadline, method="fork")  # this process has one thread
+        try:
+            verdict = verify_pdf_offline(payload, bundle, now=now, isolation=isolation)
+        finally:
+            isolation.close()
     else:
         verdict = verify_qr_offline(str(payload), bundle, now=now)
     result = verdict.to_json()
@@ -134,6 +140,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", help="our root certificate (PEM) to pin the bundle to")
     parser.add_argument("--online", metavar="URL", help="also ask the service for the live status (base URL)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    parser.add_argument("--deadline", type=float, default=10.0, metavar="SECONDS",
+                        help="stop checking a PDF outside our seal profile after this long (it is then refused)")
     parser.set_defaults(func=cmd_verify)
 
 

@@ -138,3 +138,34 @@ def test_attacks_on_every_genuine_licence_are_refused_online_and_offline(pdf_ver
     for verdict in (pdf_verifier.verify(data), verify_pdf_offline(data, bundle, now=_now())):
         assert verdict.outcome is Outcome.INVALID, (attack, verdict.checks)
         assert verdict.licence is None
+
+
+def test_the_whole_corpus_over_http_gets_verdicts_and_never_a_5xx(live_url: str, runtime: Runtime, corpus: Corpus) -> None:
+    """Every genuine and hostile file of this module posted to the live service: 200 with a verdict or a 4xx problem."""
+    import urllib.error
+    import urllib.request
+
+    from api.ratelimit import TokenBuckets
+    from api.routes.verification import services
+
+    services(runtime).buckets = TokenBuckets(10_000, 10_000)
+    files = dict(corpus.pdfs)
+    for name in ("a", "with_document"):
+        for attack in ["changed_title", "added_content", "flipped", "wrapped", "contents_zeroed_in_place", *hostile.MALFORMED_SIGNATURES]:
+            pdf = corpus.pdfs[name]
+            files[f"{name}:{attack}"] = (hostile.changed_title(pdf, corpus.b.number) if attack == "changed_title"
+                                         else hostile.malformed_signature(pdf, attack) if attack in hostile.MALFORMED_SIGNATURES
+                                         else getattr(hostile, attack)(pdf))
+    files.update({"many_updates": hostile.many_updates(corpus.pdfs["a"], 2200), "empty": b"", "png": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+                  "half": corpus.pdfs["a"][: len(corpus.pdfs["a"]) // 2]})
+    statuses: dict[str, int] = {}
+    for name, data in files.items():
+        request = urllib.request.Request(f"{live_url}/api/v1/verify/pdf", data=data, method="POST",
+                                         headers={"Content-Type": "application/pdf", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                statuses[name] = response.status
+        except urllib.error.HTTPError as exc:
+            statuses[name] = exc.code
+    assert not {n: s for n, s in statuses.items() if s >= 500}, statuses
+    assert all(s == 200 or 400 <= s < 500 for s in statuses.values())

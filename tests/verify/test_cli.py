@@ -81,3 +81,20 @@ def test_offline_check_of_one_pdf_as_a_fresh_process(files: dict[str, Path]) -> 
     fast = subprocess.run([sys.executable, "-m", "ecert.commands.verify", str(files["qr"]), "--bundle", str(files["bundle"])],
                           capture_output=True, text=True, timeout=60)
     assert fast.returncode == 0 and "Valid" in fast.stdout, fast.stderr
+
+
+@pytest.mark.parametrize("case", ["contents_missing", "contents_garbage_der", "byterange_missing", "many_updates", "empty", "png"])
+def test_hostile_files_get_a_verdict_never_a_traceback(files: dict[str, Path], issued: Issued, case: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pdf = issued.pdfs["valid"]
+    data = {"many_updates": lambda: hostile.many_updates(pdf, 2200), "empty": lambda: b"",
+            "png": lambda: b"\x89PNG\r\n\x1a\n" + b"\0" * 100}.get(case, lambda: hostile.malformed_signature(pdf, case))()
+    target = tmp_path / "hostile.pdf"
+    target.write_bytes(data)
+    started = time.monotonic()
+    code = main(["verify", str(target), "--bundle", str(files["bundle"]), "--json"])
+    captured = capsys.readouterr()
+    assert time.monotonic() - started < 10
+    assert code == 1 and "Traceback" not in captured.err
+    result = json.loads(captured.out)["offline"]
+    assert result["outcome"] == "invalid" and any(not c["passed"] for c in result["checks"])
