@@ -17,7 +17,7 @@ from certificates.jws import unb64url
 from certificates.lifecycle import STATUS_WORDS
 from certificates.qr import split_qr, verify_payload
 from verify.bundle import LoadedBundle
-from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check
+from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check, failed_outcome
 from verify.trust import SealEntry
 
 __all__ = ["verify_qr_offline", "verify_pdf_offline", "token_of"]
@@ -155,7 +155,7 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
             slot: Any = None) -> Verdict:
     decisive = [c for c in checks if c.name != "bundle_fresh"]
     if not all(c.passed for c in decisive):
-        return _verdict(Outcome.INVALID, checks, bundle, now, summary)
+        return _verdict(failed_outcome(decisive), checks, bundle, now, summary)
     if summary is not None and summary.valid_until is not None and summary.valid_until + dt.timedelta(days=1) <= now:
         checks.append(check("validity", False, "The licence's validity period has ended.", "该证照已超过有效期。"))
         return _verdict(Outcome.EXPIRED, checks, bundle, now, summary)

@@ -17,7 +17,7 @@ from ca.models import IssuedCertificate
 from certificates.models import Licence
 from ecert.clock import Clock, as_utc
 from verify.link import LinkVerifier
-from verify.model import Check, Outcome, Verdict, check
+from verify.model import Check, Outcome, Verdict, check, failed_outcome
 from verify.findings import PdfLimits, SealFindings, check_document
 from verify.isolation import IsolatedChecks
 from verify.trust import SealEntry, TrustMaterial
@@ -101,7 +101,7 @@ class PdfVerifier:
             if findings.passed:
                 checks.append(check("registered", False, "The sealed document does not name a licence number.",
                                     "盖章文件中没有证照编号。"))
-            return Verdict(Outcome.INVALID, tuple(checks), None, now)
+            return Verdict(failed_outcome(checks), tuple(checks), None, now)
         with Session(self.engine, expire_on_commit=False) as session:
             licence = session.exec(select(Licence).where(Licence.number == findings.number)).first()
             if licence is None:

@@ -28,9 +28,12 @@ __all__ = ["register", "main"]
 
 def _read_target(target: str) -> tuple[str, bytes | str]:
     path = Path(target)
+    if len(target) < 4096 and not path.is_file() and "://" not in target and (
+            target.lower().endswith(".pdf") or "/" in target or "\\" in target):
+        raise InvalidInput(f"no such file: {target} (give a PDF file, a file holding the QR text, or the QR text itself)")
     if len(target) < 4096 and path.is_file():
         data = path.read_bytes()
-        if data[:1024].lstrip().startswith(b"%PDF-") or path.suffix.lower() == ".pdf":
+        if data[:1024].lstrip().startswith(b"%PDF-") or path.suffix.lower() == ".pdf" or b"\0" in data[:1024] or not data:
             return "pdf", data
         return "qr", data.decode("utf-8", errors="replace").strip()
     return "qr", target.strip()
@@ -115,6 +118,30 @@ def _text(result: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
+def _payload_number(qr_text: str) -> str | None:
+    """The licence number the QR's signed payload states (read, not verified: the offline check verifies it)."""
+    from certificates.jws import unb64url
+    from certificates.qr import split_qr
+
+    _, jws = split_qr(qr_text.strip())
+    try:
+        claims = json.loads(unb64url((jws or "").split(".")[1]))
+        return str(claims["no"]) if isinstance(claims, dict) and "no" in claims else None
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+
+
+def _link_against_payload(qr_text: str, online: dict[str, Any]) -> None:
+    """Call out a QR whose link leads to one licence while its signed payload names another."""
+    stated, linked = _payload_number(qr_text), (online.get("licence") or {}).get("number")
+    if stated is None or linked is None or stated == linked:
+        return
+    online.setdefault("checks", []).append({"name": "qr_link", "passed": False, "reason": {
+        "en": f"The QR's link leads to licence {linked}, but its signed payload names licence {stated}: the QR was put together "
+              "from two licences.", "zh": f"二维码链接指向证照 {linked}，但其签名数据所载为证照 {stated}：该二维码由两份证照拼凑而成。"}})
+    online["good"] = False
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings | None) -> int:
     if not args.bundle and not args.online:
         raise InvalidInput("give --bundle FILE (offline), --online URL, or both")
@@ -124,6 +151,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings | None) -> int:
         results["offline"] = _offline(kind, payload, args)
     if args.online:
         results["online"] = _online(kind, payload, args.online)
+    if kind == "qr" and "online" in results:
+        _link_against_payload(str(payload), results["online"])
     final = results.get("online") or results["offline"]
     offline_ok = "offline" not in results or results["offline"]["good"]
     results["good"] = bool(final.get("good")) and offline_ok
