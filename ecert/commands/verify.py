@@ -118,27 +118,15 @@ def _text(result: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def _payload_number(qr_text: str) -> str | None:
-    """The licence number the QR's signed payload states (read, not verified: the offline check verifies it)."""
-    from certificates.jws import unb64url
-    from certificates.qr import split_qr
-
-    _, jws = split_qr(qr_text.strip())
-    try:
-        claims = json.loads(unb64url((jws or "").split(".")[1]))
-        return str(claims["no"]) if isinstance(claims, dict) and "no" in claims else None
-    except (ValueError, IndexError, KeyError, TypeError):
-        return None
-
-
 def _link_against_payload(qr_text: str, online: dict[str, Any]) -> None:
     """Call out a QR whose link leads to one licence while its signed payload names another."""
-    stated, linked = _payload_number(qr_text), (online.get("licence") or {}).get("number")
+    from verify.qrtext import mismatch_reasons, payload_number
+
+    stated, linked = payload_number(qr_text), (online.get("licence") or {}).get("number")
     if stated is None or linked is None or stated == linked:
         return
-    online.setdefault("checks", []).append({"name": "qr_link", "passed": False, "reason": {
-        "en": f"The QR's link leads to licence {linked}, but its signed payload names licence {stated}: the QR was put together "
-              "from two licences.", "zh": f"二维码链接指向证照 {linked}，但其签名数据所载为证照 {stated}：该二维码由两份证照拼凑而成。"}})
+    en, zh = mismatch_reasons(linked, stated)
+    online.setdefault("checks", []).append({"name": "qr_link", "passed": False, "reason": {"en": en, "zh": zh}})
     online["good"] = False
 
 
