@@ -257,39 +257,34 @@ def _hex_string(data: bytes, pos: int) -> tuple[bytes, int]:
     return binascii.unhexlify(digits + b"0" * (len(digits) % 2)), end + 1
 
 
+_LITERAL_TOKEN = re.compile(rb"\\([0-7]{1,3}|\r\n|[\s\S])|([()])|(\r\n?)|([^\\()\r]+)")
+
+
 def _literal(data: bytes, pos: int) -> tuple[bytes, int]:
     """A PDF literal string starting at ``(`` (escapes, octal codes, balanced parentheses, line ends), and where it ends."""
-    out, depth, i = bytearray(), 0, pos
-    while True:
-        ch = data[i]
-        if ch == 0x5C:
-            nxt = data[i + 1]
-            octal = re.compile(rb"[0-7]{1,3}").match(data, i + 1)
-            if octal:
-                out.append(int(octal.group(), 8) & 0xFF)
-                i = octal.end()
-                continue
-            if nxt == 0x0D and data[i + 2] == 0x0A:
-                i += 1
-            elif nxt not in (0x0A, 0x0D):
-                out.append(_ESCAPES.get(nxt, nxt))
-            i += 2
-            continue
-        if ch == 0x28:
+    _require(data[pos:pos + 1] == b"(", "not a literal string")
+    out, depth = bytearray(), 0
+    for token in _LITERAL_TOKEN.finditer(data, pos):
+        escaped, paren, line_end, run = token.groups()
+        if run is not None:
+            out += run
+        elif escaped is not None:
+            if escaped[0] in b"01234567":
+                out.append(int(escaped, 8) & 0xFF)
+            elif escaped not in (b"\r\n", b"\n", b"\r"):  # a backslash before a line end continues the line
+                out.append(_ESCAPES.get(escaped[0], escaped[0]))
+        elif paren == b"(":
             depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif ch == 0x29:
+            if depth > 1:
+                out += paren
+        elif paren == b")":
             depth -= 1
             if depth == 0:
-                return bytes(out), i + 1
-        elif ch == 0x0D:
-            ch = 0x0A
-            if data[i + 1] == 0x0A:
-                i += 1
-        out.append(ch)
-        i += 1
+                return bytes(out), token.end()
+            out += paren
+        else:
+            out += b"\n"  # any line end in a string reads as LF
+    raise _NotProfile("an unterminated string")
 
 
 # -- the signature ---------------------------------------------------------------------------------
