@@ -29,7 +29,7 @@ from certificates.statuslist import assign_indexes
 from certificates.text import clean_text, clean_values
 from certificates.times import checked_instant
 from certificates.qr import QrClaims, fields_digest, qr_string, sign_payloads
-from certificates.sealing import FieldRow, LicenceDocument, Sealer, SealKeys
+from certificates.sealing import FieldRow, LicenceDocument, SealedRecord, Sealer, SealKeys
 from certificates.types import get_type, validate_fields, validity_window
 from ecert.clock import Clock
 from ecert.errors import Conflict, Forbidden, InvalidInput
@@ -231,7 +231,8 @@ class Issuer:
                             self.sealer.seal(department, [self._document(p.licence_type, row) for p, row in rendered])))
             for p, row in zip(batch, licences):
                 if p.request.document is not None:
-                    pdfs[row.id] = self.sealer.seal_uploaded(department, p.request.document)
+                    pdfs[row.id] = self.sealer.seal_uploaded(
+                        department, p.request.document, SealedRecord(row.number, department, row.qr_payload or ""))
             for row in licences:
                 pdf = pdfs[row.id]
                 row.pdf_blob_key = f"licences/{row.department_code}/{row.id}.pdf"

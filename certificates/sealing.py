@@ -13,7 +13,31 @@ from typing import Protocol, runtime_checkable
 
 from keys import KeyRef
 
-__all__ = ["LicenceDocument", "Sealer", "SealKeys", "FieldRow"]
+__all__ = ["LicenceDocument", "Sealer", "SealKeys", "FieldRow", "SealedRecord", "RECORD_KEY", "sealed_title"]
+
+#: The ``/Info`` entry of a sealed licence that holds its signed licence record (the QR string: link and JWS),
+#: written in the revision the seal signs, so the seal covers it (docs/verification.md, "Binding").
+RECORD_KEY = "/ECertLicence"
+_TITLE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """ecert's signed licence record that a sealed PDF carries: the number, its department and its QR string.
+
+    The QR string's JWS (signed by the department's seal key) states number, department, type, validity, the
+    holder/fields digest and the status-list slot; the verifiers bind the seal to it.
+    """
+
+    number: str
+    department_code: str
+    qr: str
+
+
+def sealed_title(title: str | None, number: str) -> str:
+    """The document title a sealed licence carries: the given title ending with the licence number."""
+    base = " ".join((title or "").split())[:_TITLE_LIMIT]
+    return base if base.endswith(f" {number}") or base == number else f"{base} {number}".strip()
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,9 @@ class LicenceDocument:
     issued_at: dt.datetime
     qr: str
 
+    def record(self) -> SealedRecord:
+        return SealedRecord(self.number, self.department_code, self.qr)
+
 
 @runtime_checkable
 class SealKeys(Protocol):
@@ -56,6 +83,7 @@ class Sealer(Protocol):
         """Render and seal each document; return the signed PDFs in order."""
         ...
 
-    def seal_uploaded(self, department_code: str, pdf: bytes) -> bytes:
-        """Check a department's own PDF (refusing what is not a sound PDF) and seal it."""
+    def seal_uploaded(self, department_code: str, pdf: bytes, record: SealedRecord | None = None) -> bytes:
+        """Check a department's own PDF (refusing what is not a sound PDF or holds active content) and seal it
+        with ``record`` in the sealed revision."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ecert.errors import ConfigurationError, Conflict, InvalidInput, ServiceUnavailable
 
-__all__ = ["InvalidPdf", "SealMisconfigured", "SealUnusable", "SealingUnavailable"]
+__all__ = ["ActiveContent", "InvalidPdf", "SealMisconfigured", "SealUnusable", "SealingUnavailable"]
 
 
 class InvalidPdf(InvalidInput):
@@ -12,6 +12,13 @@ class InvalidPdf(InvalidInput):
 
     slug = "invalid-pdf"
     title = "The PDF cannot be sealed"
+
+
+class ActiveContent(InvalidPdf):
+    """An uploaded PDF with scripts, actions, embedded files or multimedia; ``detail`` names which."""
+
+    slug = "pdf-active-content"
+    title = "The PDF holds active content"
 
 
 class SealMisconfigured(ConfigurationError):

@@ -32,7 +32,7 @@ from pyhanko.sign.signers.pdf_signer import PdfSignatureMetadata, PdfSigner, Pdf
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import DocumentSecurityStore
 
-from certificates.sealing import LicenceDocument
+from certificates.sealing import LicenceDocument, SealedRecord
 from ecert.clock import Clock, SystemClock
 from keys import KeyStore
 from keys.errors import KeyStoreError
@@ -40,6 +40,7 @@ from signing.appearance import seal_stamp_style, seal_text_params
 from signing.errors import InvalidPdf, SealingUnavailable, SealMisconfigured
 from signing.evidence import Evidence, gather_evidence
 from signing.material import RevocationSource, Seal, SealDirectory, TimestampAuthority
+from signing.record import embed_record
 from signing.render import SEAL_BOX, render_licence
 from signing.signer import AuthorityTimeStamper, VaultSigner
 from signing.uploads import UploadLimits, check_upload
@@ -72,6 +73,7 @@ class _Job:
     page: int
     box: tuple[float, float, float, float]
     certify: bool
+    record: SealedRecord | None = None
 
 
 @dataclass
@@ -162,17 +164,17 @@ class PadesSealer:
             if document.department_code != department_code:
                 raise SigningError(f"{document.number} belongs to {document.department_code}, not {department_code}")
             rendered = render_licence(document, issuer_name=seal.name)
-            pdfs.append(_Job(rendered.pdf, rendered.seal_page, SEAL_BOX, certify=True))
+            pdfs.append(_Job(rendered.pdf, rendered.seal_page, SEAL_BOX, certify=True, record=document.record()))
         return self._run(seal, pdfs)
 
-    def seal_uploaded(self, department_code: str, pdf_bytes: bytes) -> bytes:
-        """Seal a department's own PDF after checking it (:class:`InvalidPdf` if we refuse it)."""
+    def seal_uploaded(self, department_code: str, pdf_bytes: bytes, record: SealedRecord | None = None) -> bytes:
+        """Seal a department's own PDF after checking it (:class:`InvalidPdf` if we refuse it), ``record`` in the sealed revision."""
         checked = check_upload(pdf_bytes, self.upload_limits)
         x0, y0, x1, _ = checked.last_page_box
         width, height = min(_STAMP_W, x1 - x0), _STAMP_H
         box = (x1 - width - 18, y0 + 18, x1 - 18, y0 + 18 + height)
         seal = self._seal_for(department_code)
-        job = _Job(pdf_bytes, checked.pages - 1, box, certify=not checked.signed)
+        job = _Job(pdf_bytes, checked.pages - 1, box, certify=not checked.signed, record=record)
         try:
             return self._run(seal, [job])[0]
         except (PdfError, SigningError) as exc:  # the document itself forbids or breaks the seal
@@ -294,6 +296,8 @@ class PadesSealer:
         self, seal: _Seal, evidence: Evidence | None, now: dt.datetime, job: _Job
     ) -> _Pending:
         writer = IncrementalPdfFileWriter(io.BytesIO(job.pdf), strict=True)
+        if job.record is not None:
+            embed_record(writer, job.record)
         if evidence is not None:
             # B-LT: the DSS goes into the same (signed) revision as the seal; no VRI (PAdES baseline)
             DocumentSecurityStore.supply_dss_in_writer(

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing.errors import InvalidPdf
+from signing.active import active_content
+from signing.errors import ActiveContent, InvalidPdf
 
 __all__ = ["UploadLimits", "check_upload", "CheckedPdf"]
 
@@ -65,14 +66,18 @@ def _parse(data: bytes, limits: UploadLimits) -> CheckedPdf:
 
 
 def _resolve_every_object(reader: PdfFileReader, limits: UploadLimits) -> None:
-    """Read each object the cross-reference tables name: a broken xref shows up here, not later."""
-    seen = 0
+    """Read each object the cross-reference tables name (a broken xref shows up here, not later) and refuse active content."""
+    seen, active = 0, set()
     for revision in range(reader.xrefs.total_revisions):
         for ref in reader.xrefs.explicit_refs_in_revision(revision):
             seen += 1
             if seen > limits.max_objects:
                 raise InvalidPdf(f"the PDF has more than {limits.max_objects} objects")
-            reader.get_object(ref)
+            active |= active_content(reader.get_object(ref))
+    active |= active_content(reader.root)  # a catalogue written inline in the trailer has no xref entry of its own
+    if active:
+        raise ActiveContent("the PDF holds active content, which a sealed licence may not carry: " + "; ".join(sorted(active))
+                            + " (remove it and upload again; see docs/signing.md)")
 
 
 def _count_pages(reader: PdfFileReader, limits: UploadLimits) -> int:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -20,7 +21,7 @@ from verify.model import Check, check
 from verify.trust import TrustMaterial, signed_by
 
 __all__ = ["PdfLimits", "SealFindings", "SealFacts", "SEAL_FIELD", "READABLE", "check_document", "seal_checks", "issued_by_us",
-           "licence_number"]
+           "licence_number", "conclude"]
 
 SEAL_FIELD = "ecert-seal"
 _NUMBER = re.compile(r"([A-Z0-9]{1,16}-[A-Z0-9]{1,32}-\d{4}-\d{1,12}-[0-9A-Z*])\s*$")
@@ -33,13 +34,17 @@ class PdfLimits:
     max_objects: int = 20_000
     max_stream_bytes: int = 16 * 1024 * 1024  # per stream, decoded
     max_total_decoded: int = 64 * 1024 * 1024
+    max_revisions: int = 32  # a sealed licence has 2-4; each revision costs pyHanko a difference analysis
 
 
 @dataclass(frozen=True)
 class SealFindings:
     """What the document checks found: the checks, and what the signed document says it is.
 
-    ``path`` says which validator answered (``profile`` or ``pyhanko``); it is not part of equality.
+    ``number`` is the licence the seal vouches for when ``claims`` (the signed licence record, see
+    :mod:`verify.binding`) hold, else the number the document's title claims (unbound: only the registered
+    copy online can confirm it). ``qr`` is the record's QR string. ``path`` says which validator answered
+    (``profile`` or ``pyhanko``); it is not part of equality.
     """
 
     checks: tuple[Check, ...]
@@ -48,6 +53,13 @@ class SealFindings:
     signed_at: dt.datetime | None = None
     sha256: str | None = None
     path: str = field(default="pyhanko", compare=False)
+    claims: dict[str, Any] | None = field(default=None, compare=False)
+    qr: str | None = None
+
+    @property
+    def bound(self) -> bool:
+        """The seal vouches for a signed licence record (offline verdicts need it)."""
+        return self.claims is not None
 
     @property
     def passed(self) -> bool:
@@ -95,11 +107,16 @@ def seal_checks(facts: SealFacts, trust: TrustMaterial, now: dt.datetime) -> tup
                     "The seal's signature matches the document's bytes." if intact
                     else "The document was changed after it was sealed, or the seal's signature is broken.",
                     "电子印章签名与文件内容一致。" if intact else "文件在盖章后被修改，或印章签名已损坏。")]
-    chained = issued_by_us(facts.signer, trust) is not None and facts.trusted
-    checks.append(check("chain", chained,
-                        "The seal certificate chains to the provincial e-licence root CA." if chained
-                        else "The seal was not made with a certificate of the provincial e-licence CA (unknown or self-made signer).",
-                        "印章证书可追溯至省电子证照根证书。" if chained else "印章并非由省电子证照 CA 签发的证书所盖（签名者未知或自制）。"))
+    ours = issued_by_us(facts.signer, trust) is not None
+    chained = ours and facts.trusted
+    if chained:
+        checks.append(check("chain", True, "The seal certificate chains to the provincial e-licence root CA.", "印章证书可追溯至省电子证照根证书。"))
+    elif ours and not intact:
+        checks.append(check("chain", False, "The seal names a certificate of the provincial e-licence CA, but its signature does not match "
+                            "this document, so it vouches for nothing in it.", "印章引用了省电子证照 CA 的证书，但签名与本文件不符，不能证明文件内容。"))
+    else:
+        checks.append(check("chain", False, "The seal was not made with a certificate of the provincial e-licence CA (unknown or self-made signer).",
+                            "印章并非由省电子证照 CA 签发的证书所盖（签名者未知或自制）。"))
     checks.append(check("timestamp", signed_at is not None,
                         f"Trusted timestamp from the provincial TSA: sealed at {signed_at.isoformat()}." if signed_at
                         else "There is no trusted timestamp from the provincial time-stamping authority.",
@@ -142,13 +159,46 @@ def _status_checks(signer: x509.Certificate, trust: TrustMaterial, signed_at: dt
     return [then, current]
 
 
-def check_document(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings:
-    """The document checks: our seal profile first (no pyHanko), pyHanko for anything that does not match it."""
+def conclude(facts: SealFacts, trust: TrustMaterial, now: dt.datetime, *, title: str | None, record: str | None,
+             digest: str | None, path: str) -> SealFindings:
+    """The findings from a validator's facts: the seal checks, then the binding to the signed licence record."""
+    from verify.binding import bind
+
+    checks, department = seal_checks(facts, trust, now)
+    claimed = licence_number(title) if title else None
+    if department is None or not all(c.passed for c in checks):
+        return SealFindings((READABLE, *checks, *_claimed(claimed)), claimed, department, facts.signed_at, digest, path=path)
+    binding = bind(record, title, facts.signer, department)
+    if binding.check is not None:
+        checks.append(binding.check)
+    number = binding.number or claimed
+    extra = _claimed(number) if binding.check is not None and not binding.check.passed else []
+    return SealFindings((READABLE, *checks, *extra), number, department, facts.signed_at, digest, path=path, claims=binding.claims,
+                        qr=binding.qr)
+
+
+def _claimed(number: str | None) -> list[Check]:
+    """Named in a failed verdict: which licence the document claims to be (it is no proof of that licence)."""
+    if number is None:
+        return []
+    return [check("claimed_licence", False, f"The document claims to be licence {number}; it is not a genuine copy of it.",
+                  f"该文件自称为证照 {number}，但并非其真实副本。")]
+
+
+def check_document(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits(),
+                   isolation: Any = None) -> SealFindings:
+    """The document checks: our seal profile first (no pyHanko), pyHanko for anything that does not match it.
+
+    ``isolation`` (a :class:`verify.isolation.IsolatedChecks`) runs the pyHanko path in a worker process with a deadline.
+    """
     from verify.profile import check_profile
 
     found = check_profile(data, trust, now=now, limits=limits)
     if found is not None:
         return found
+    if isolation is not None:
+        result: SealFindings = isolation.check(data, trust, now=now, limits=limits)
+        return result
     from verify.pdf import check_pdf  # pyHanko loads only for PDFs outside the profile
 
     return check_pdf(data, trust, now=now, limits=limits)

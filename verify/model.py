@@ -19,7 +19,7 @@ from typing import Any, overload
 from certificates.lifecycle import STATUS_WORDS
 
 __all__ = ["TOKEN_PATTERN", "Outcome", "OUTCOME_WORDS", "Check", "HistoryEntry", "Transparency", "LicenceSummary", "Verdict",
-           "VerdictJson", "Answer", "check"]
+           "VerdictJson", "Answer", "check", "failed_outcome"]
 
 
 #: The shape of a verification token (``secrets.token_urlsafe(18)`` gives 24 characters).
@@ -38,7 +38,8 @@ class Outcome(str, enum.Enum):
     OTHER = "other"
     AUTHENTIC = "authentic"  # offline: genuine as issued; its current status was not checked
     NOT_FOUND = "not_found"
-    INVALID = "invalid"  # forged, altered, untrusted or unreadable
+    INVALID = "invalid"  # forged, altered or untrusted
+    UNREADABLE = "unreadable"  # not a PDF, damaged, an incomplete download, or refused unread (too large or complex)
 
     @property
     def good(self) -> bool:
@@ -51,6 +52,7 @@ OUTCOME_WORDS: dict[Outcome, tuple[str, str]] = {
     Outcome.AUTHENTIC: ("真实（离线核验，未查询当前状态）", "Genuine (checked offline; current status not checked)"),
     Outcome.NOT_FOUND: ("未找到该证照", "No such licence"),
     Outcome.INVALID: ("无效：伪造或被篡改", "Invalid: forged or altered"),
+    Outcome.UNREADABLE: ("无法核验：不是 PDF、文件已损坏、下载不完整或过于复杂", "Cannot be checked: not a PDF, damaged, an incomplete download, or too complex"),
 }
 
 
@@ -73,6 +75,12 @@ class Check:
 
 def check(name: str, passed: bool, en: str, zh: str) -> Check:
     return Check(name, passed, en, zh)
+
+
+def failed_outcome(checks: tuple[Check, ...] | list[Check]) -> Outcome:
+    """``unreadable`` when the only failure is that the file could not be read, else ``invalid`` (forged or altered)."""
+    failed = {c.name for c in checks if not c.passed}
+    return Outcome.UNREADABLE if failed == {"readable"} else Outcome.INVALID
 
 
 @dataclass(frozen=True, slots=True)

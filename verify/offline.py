@@ -17,7 +17,7 @@ from certificates.jws import unb64url
 from certificates.lifecycle import STATUS_WORDS
 from certificates.qr import split_qr, verify_payload
 from verify.bundle import LoadedBundle
-from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check
+from verify.model import TOKEN_PATTERN, Check, LicenceSummary, Outcome, Verdict, check, failed_outcome
 from verify.trust import SealEntry
 
 __all__ = ["verify_qr_offline", "verify_pdf_offline", "token_of"]
@@ -155,7 +155,7 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
             slot: Any = None) -> Verdict:
     decisive = [c for c in checks if c.name != "bundle_fresh"]
     if not all(c.passed for c in decisive):
-        return _verdict(Outcome.INVALID, checks, bundle, now, summary)
+        return _verdict(failed_outcome(decisive), checks, bundle, now, summary)
     if summary is not None and summary.valid_until is not None and summary.valid_until + dt.timedelta(days=1) <= now:
         checks.append(check("validity", False, "The licence's validity period has ended.", "该证照已超过有效期。"))
         return _verdict(Outcome.EXPIRED, checks, bundle, now, summary)
@@ -168,14 +168,27 @@ def _finish(checks: list[Check], summary: LicenceSummary | None, bundle: LoadedB
     return _verdict(Outcome.AUTHENTIC, checks, bundle, now, summary)
 
 
-def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None) -> Verdict:
-    """The document checks of :func:`verify.findings.check_document` (seal profile, else pyHanko) against the bundle's CAs and CRLs."""
+def verify_pdf_offline(data: bytes, bundle: LoadedBundle, *, now: dt.datetime, limits: Any = None, isolation: Any = None) -> Verdict:
+    """The document checks of :func:`verify.findings.check_document` (seal profile, else pyHanko) against the bundle's CAs and CRLs.
+
+    Offline nothing but the seal can say which licence this is: the PDF must carry ecert's signed licence
+    record (:mod:`verify.binding`), and the verdict is about the licence that record names. ``isolation`` (a
+    :class:`verify.isolation.IsolatedChecks`) runs pyHanko's path in a worker process stopped at its deadline.
+    """
     from verify.findings import PdfLimits, check_document  # pyHanko loads only for a PDF outside the seal profile
 
-    findings = check_document(data, bundle.trust, now=now, limits=limits or PdfLimits())
-    summary = None
-    if findings.number:
-        summary = LicenceSummary(number=findings.number, type_code=findings.number.split("-")[0], type_version=0,
-                                 type_name_zh=None, type_name_en=None, issuer=findings.department or "",
-                                 valid_from=None, valid_until=None, issued_at=findings.signed_at)
-    return _finish([_bundle_check(bundle, now), *findings.checks], summary, bundle, now)
+    findings = check_document(data, bundle.trust, now=now, limits=limits or PdfLimits(), isolation=isolation)
+    checks = [_bundle_check(bundle, now), *findings.checks]
+    if findings.passed and findings.claims is None:
+        checks.append(_NO_RECORD)
+        if findings.number:
+            checks.append(check("claimed_licence", False, f"The document's title names licence {findings.number}; offline, nothing proves it.",
+                                f"文件标题显示为证照 {findings.number}；离线时无法证明。"))
+    summary = _summary(findings.claims) if findings.claims is not None else None
+    slot = findings.claims.get("sl") if findings.claims is not None else None
+    return _finish(checks, summary, bundle, now, slot=slot)
+
+
+_NO_RECORD = check("licence_record", False,
+                   "The seal vouches for no licence record (sealed without one, or not by ecert's service): verify this PDF online.",
+                   "印章未对应已签名的证照记录（盖章时未附记录，或非本系统盖章）：请联网核验该 PDF。")

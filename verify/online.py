@@ -17,8 +17,9 @@ from ca.models import IssuedCertificate
 from certificates.models import Licence
 from ecert.clock import Clock, as_utc
 from verify.link import LinkVerifier
-from verify.model import Check, Outcome, Verdict, check
+from verify.model import Check, Outcome, Verdict, check, failed_outcome
 from verify.findings import PdfLimits, SealFindings, check_document
+from verify.isolation import IsolatedChecks
 from verify.trust import SealEntry, TrustMaterial
 
 __all__ = ["PdfVerifier", "trust_from_authority", "seal_entries"]
@@ -55,7 +56,7 @@ class PdfVerifier:
     """Online PDF verification: document checks, then the registered copy and the record's status."""
 
     def __init__(self, engine: Engine, clock: Clock, authority: object, link: LinkVerifier, *,
-                 limits: PdfLimits = PdfLimits(), cache_size: int = 1024) -> None:
+                 limits: PdfLimits = PdfLimits(), cache_size: int = 1024, check_seconds: float | None = 10.0) -> None:
         self.engine = engine
         self.clock = clock
         self.authority = authority
@@ -65,6 +66,8 @@ class PdfVerifier:
         self._findings: OrderedDict[tuple[bytes, bytes], SealFindings] = OrderedDict()
         self._lock = threading.Lock()
         self.cache_size = cache_size
+        #: pyHanko's checks run in worker processes stopped after ``check_seconds`` (None: in this process)
+        self.isolation = IsolatedChecks(deadline=check_seconds) if check_seconds is not None else None
 
     def verify(self, data: bytes) -> Verdict:
         now = self.clock.now()
@@ -84,7 +87,7 @@ class PdfVerifier:
             if cached is not None:
                 self._findings.move_to_end(key)
                 return cached
-        findings = check_document(data, trust, now=now, limits=self.limits)
+        findings = check_document(data, trust, now=now, limits=self.limits, isolation=self.isolation)
         if findings.signed_at is not None and self.cache_size:
             with self._lock:
                 self._findings[key] = findings
@@ -98,13 +101,15 @@ class PdfVerifier:
             if findings.passed:
                 checks.append(check("registered", False, "The sealed document does not name a licence number.",
                                     "盖章文件中没有证照编号。"))
-            return Verdict(Outcome.INVALID, tuple(checks), None, now)
+            return Verdict(failed_outcome(checks), tuple(checks), None, now)
         with Session(self.engine, expire_on_commit=False) as session:
             licence = session.exec(select(Licence).where(Licence.number == findings.number)).first()
             if licence is None:
                 checks.append(check("registered", False, f"No licence {findings.number} is registered.", f"登记库中没有编号为 {findings.number} 的证照。"))
                 return Verdict(Outcome.INVALID, tuple(checks), None, now)
             checks.append(_issuer_check(licence, findings))
+            if findings.qr is not None:
+                checks.append(_link_check(licence, findings.qr))
             checks.append(_copy_check(licence, findings))
         return self.link.verdict_for(licence, now=now, extra_checks=tuple(checks))
 
@@ -115,6 +120,16 @@ def _issuer_check(licence: Licence, findings: SealFindings) -> Check:
                  f"Sealed by the issuing department ({licence.department_code})." if ok
                  else f"Sealed by {findings.department}, but licence {licence.number} was issued by {licence.department_code}.",
                  f"由发证部门（{licence.department_code}）盖章。" if ok else f"盖章部门 {findings.department} 与发证部门 {licence.department_code} 不符。")
+
+
+def _link_check(licence: Licence, qr: str) -> Check:
+    """The signed record's QR link leads to this licence's page (link and signed payload name one licence)."""
+    from verify.offline import token_of
+
+    ok = token_of(qr) == licence.token
+    return check("qr_link", ok, "The QR link and the signed record name the same licence." if ok
+                 else f"The QR link leads to another licence than the signed record ({licence.number}) names.",
+                 "二维码链接与已签名的证照记录指向同一证照。" if ok else f"二维码链接指向的证照与已签名记录（{licence.number}）不符。")
 
 
 def _copy_check(licence: Licence, findings: SealFindings) -> Check:

@@ -13,7 +13,7 @@ from typing import Any
 from ecert.localtime import local_time
 from verify.model import Outcome, Verdict
 
-__all__ = ["render_page", "pick_language", "LANGUAGES"]
+__all__ = ["render_page", "render_form", "pick_language", "LANGUAGES", "FORM_ERRORS"]
 
 LANGUAGES = ("zh", "en")
 
@@ -37,6 +37,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "not_logged": ("尚未记入已签名的公开日志", "Not yet in a signed tree head of the public log"),
     "checked": ("核验时间", "Checked at"),
     "other_lang": ("English", "中文"),
+    "form_intro": ("上传电子证照 PDF，或粘贴扫描二维码所得的内容，即可核验其真伪和当前状态。",
+                   "Upload an e-licence PDF, or paste what scanning its QR code gave you, to check that it is genuine and in force."),
+    "form_pdf": ("电子证照 PDF 文件", "E-licence PDF file"),
+    "form_qr": ("或：二维码内容（链接）", "Or: the QR code's content (the link)"),
+    "form_submit": ("核验", "Verify"),
+    "form_private": ("文件仅用于本次核验，不会被保存。", "The file is used for this check only and is not kept."),
+    "again": ("再核验一份", "Verify another"),
     "not_found_help": ("请确认链接完整，或联系发证部门。伪造的证照同样会显示此结果。",
                        "Check that the link is complete, or contact the issuing department. Forged licences show this too."),
 }
@@ -146,7 +153,55 @@ def _transparency(verdict: Verdict, lang: str) -> str:
     return f'<section id="transparency"><h2>{_t("log", lang)}</h2><p>{text}</p></section>'
 
 
-def render_page(verdict: Verdict, *, lang: str, self_path: str) -> str:
+#: why a submitted form gets no verdict: code -> (zh, en)
+FORM_ERRORS: dict[str, tuple[str, str]] = {
+    "empty": ("请选择 PDF 文件或粘贴二维码内容。", "Choose a PDF file or paste the QR code's content."),
+    "no_link": ("二维码内容中没有核验链接（…/v/…）。", "The QR content holds no verification link (…/v/…)."),
+    "too_large": ("文件过大。", "The file is too large."),
+    "busy": ("核验请求过多，请稍后再试。", "Too many checks from your address; please try again shortly."),
+    "unreadable_form": ("无法读取提交的内容。", "The submitted form could not be read."),
+}
+
+
+def _head(lang: str, title: str) -> str:
+    return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">'
+            f'<title>{escape(title)}</title><style>{_CSS}{_FORM_CSS}</style></head><body><main>')
+
+
+_FORM_CSS = """
+form label{display:block;font-weight:600;margin:12px 0 6px}form input[type=file],form textarea{width:100%;font:inherit;
+padding:10px;border:1px solid #d1d5db;border-radius:10px;background:#fff}form textarea{min-height:84px}
+form button{margin-top:16px;width:100%;padding:14px;font:inherit;font-size:18px;font-weight:700;color:#fff;
+background:#1d4ed8;border:0;border-radius:12px}.error{background:#fee2e2;color:#991b1b;border-radius:10px;padding:10px 12px}
+.hint{color:#4b5563;font-size:14px}a.again{display:block;text-align:center;margin:12px 0;color:#1d4ed8}
+"""
+
+
+def render_form(*, lang: str, self_path: str, error: str | None = None) -> str:
+    """The page to upload a PDF or paste a QR payload (``/verify``): a plain form, no scripts."""
+    other = "en" if lang == "zh" else "zh"
+    problem = f'<p class="error" id="error">{_t(error, lang) if error in _TEXT else escape(_pick(FORM_ERRORS[error], lang))}</p>' \
+        if error else ""
+    return (
+        f'{_head(lang, _t("title", lang))}'
+        f'<header><h1>{_t("title", lang)}</h1><a href="{escape(self_path)}?lang={other}" hreflang="{other}">'
+        f'{_t("other_lang", lang)}</a></header>{problem}'
+        f'<section><p>{_t("form_intro", lang)}</p>'
+        f'<form method="post" action="{escape(self_path)}?lang={lang}" enctype="multipart/form-data">'
+        f'<label for="file">{_t("form_pdf", lang)}</label><input type="file" id="file" name="file" accept="application/pdf,.pdf">'
+        f'<label for="qr">{_t("form_qr", lang)}</label><textarea id="qr" name="qr" maxlength="4096" autocomplete="off" '
+        'spellcheck="false" placeholder="https://…/v/…"></textarea>'
+        f'<button type="submit">{_t("form_submit", lang)}</button></form>'
+        f'<p class="hint">{_t("form_private", lang)}</p></section></main></body></html>'
+    )
+
+
+def _pick(words: tuple[str, str], lang: str) -> str:
+    return words[0] if lang == "zh" else words[1]
+
+
+def render_page(verdict: Verdict, *, lang: str, self_path: str, again: str | None = None) -> str:
     """The whole page for one verdict; ``self_path`` is the page's own path (for the language switch)."""
     tone = _TONE.get(verdict.outcome, "bad")
     zh, en = verdict.words
@@ -166,6 +221,11 @@ def render_page(verdict: Verdict, *, lang: str, self_path: str) -> str:
         f'<div class="word">{escape(word)}</div><p>{detail}</p></div>'
         f'{_licence(verdict, lang)}{_history(verdict, lang)}{_transparency(verdict, lang)}'
         f'{_checks(verdict, lang) if verdict.outcome is not Outcome.NOT_FOUND else ""}'
+        f'{_again(again, lang)}'
         f'<footer>{_t("checked", lang)} {escape(local_time().second(verdict.checked_at))}</footer>'
         '</main></body></html>'
     )
+
+
+def _again(path: str | None, lang: str) -> str:
+    return f'<a class="again" id="again" href="{escape(path)}?lang={lang}">{_t("again", lang)}</a>' if path else ""

@@ -29,7 +29,9 @@ from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from verify.findings import READABLE, SEAL_FIELD, PdfLimits, SealFacts, SealFindings, licence_number, seal_checks, sha256_hex
+from certificates.sealing import RECORD_KEY
+from verify.findings import SEAL_FIELD, PdfLimits, SealFacts, SealFindings, conclude, sha256_hex
+from verify.sigdict import Malformed, sound_signatures
 from verify.model import Check, check
 from verify.trust import TrustMaterial
 
@@ -62,15 +64,25 @@ def _precheck(data: bytes, limits: PdfLimits) -> PdfFileReader:
         raise _refuse("readable", "This is not a PDF file.", "这不是 PDF 文件。")
     if b"%%EOF" not in data[-2048:]:
         raise _refuse("readable", "The PDF is truncated (incomplete download or copy).", "PDF 文件不完整（下载或复制时被截断）。")
+    if data.count(b"startxref") > limits.max_revisions:  # before parsing: each revision ends with one
+        raise _too_many_revisions(limits)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         encrypted = reader.encrypted
+        revisions = reader.xrefs.total_revisions
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile bytes is "unreadable"
         raise _refuse("readable", f"The PDF cannot be read ({type(exc).__name__}).", "无法读取该 PDF 文件（文件已损坏）。") from exc
+    if revisions > limits.max_revisions:
+        raise _too_many_revisions(limits)
     if encrypted:
         raise _refuse("readable", "The PDF is encrypted; genuine e-licences never are.", "PDF 已加密；真实的电子证照不会加密。")
     _scan_streams(reader, limits)
     return reader
+
+
+def _too_many_revisions(limits: PdfLimits) -> _Refused:
+    return _refuse("readable", f"The PDF has more than {limits.max_revisions} revisions (incremental updates); a sealed licence has a few.",
+                   f"PDF 的修订（增量更新）超过 {limits.max_revisions} 个；盖章证照只有几个。")
 
 
 def _scan_streams(reader: PdfFileReader, limits: PdfLimits) -> None:
@@ -124,8 +136,20 @@ def _bounded_size(stream: generic.StreamObject, limits: PdfLimits) -> int:
 
 # -- 2. the seal signature ----------------------------------------------------------------------
 
-def _signature(reader: PdfFileReader) -> EmbeddedPdfSignature:
-    signatures = reader.embedded_regular_signatures
+def _malformed(why: str) -> _Refused:
+    return _refuse("intact", f"The seal's signature is malformed ({why}): the document is damaged or forged.",
+                   f"印章签名结构异常（{why}）：文件已损坏或被伪造。")
+
+
+def _signature(reader: PdfFileReader, size: int) -> EmbeddedPdfSignature:
+    try:
+        sound_signatures(reader, size)
+    except Malformed as exc:
+        raise _malformed(str(exc)) from exc
+    try:
+        signatures = reader.embedded_regular_signatures
+    except Exception as exc:  # noqa: BLE001 - pyHanko's own reading of a dictionary we found sound
+        raise _malformed(f"pyHanko cannot read it: {type(exc).__name__}") from exc
     if not signatures:
         raise _refuse("signed", "The document has no electronic seal (it is not signed).", "文件没有电子印章（未签名）。")
     for sig in signatures:
@@ -151,12 +175,12 @@ def _validate(sig: EmbeddedPdfSignature, trust: TrustMaterial) -> PdfSignatureSt
     return status
 
 
-def _facts(status: PdfSignatureStatus) -> SealFacts:
+def _facts(status: PdfSignatureStatus, info_unchanged: bool) -> SealFacts:
     ts = status.timestamp_validity
     ts_ok = ts is not None and ts.intact and ts.valid and ts.trusted
     return SealFacts(intact=bool(status.intact and status.valid), signer=x509.load_der_x509_certificate(status.signing_cert.dump()),
                      trusted=bool(status.trusted or status.revoked), signed_at=ts.timestamp if ts_ok and ts is not None else None,
-                     unmodified=_unmodified(status))
+                     unmodified=_unmodified(status) and info_unchanged)
 
 
 def _unmodified(status: PdfSignatureStatus) -> bool:
@@ -166,30 +190,46 @@ def _unmodified(status: PdfSignatureStatus) -> bool:
         or (coverage == SignatureCoverageLevel.ENTIRE_REVISION and level is not None and level <= ModificationLevel.LTA_UPDATES))
 
 
-def _number(reader: PdfFileReader, sig: EmbeddedPdfSignature) -> str | None:
-    """The licence number in the title of the document *as signed* (later revisions cannot change it)."""
+_VALIDATION_DATA_KEYS = {"/ModDate", "/Producer"}  # what tools that add DSS or document timestamps rewrite in /Info
+
+
+def _info(reader: PdfFileReader, revision: int | None) -> dict[str, str]:
+    """The string entries of ``/Info`` in ``revision`` (None: the latest, what a viewer shows)."""
     try:
-        signed = reader.get_historical_resolver(sig.signed_revision)
-        title = str(signed(signed.trailer_view.raw_get("/Info"))["/Title"])
-    except Exception:  # noqa: BLE001 - no title: the record cannot be found from the document
-        return None
-    return licence_number(title)
+        if revision is None:
+            info = reader.trailer_view["/Info"] if "/Info" in reader.trailer_view else None  # noqa: SIM401 - [] dereferences, .get() does not
+        else:
+            signed = reader.get_historical_resolver(revision)
+            info = signed(signed.trailer_view.raw_get("/Info")) if "/Info" in signed.trailer_view else None
+        if not isinstance(info, generic.DictionaryObject):
+            return {}
+        return {str(k): str(v) for k, v in info.items() if isinstance(v, (generic.TextStringObject, generic.ByteStringObject))}
+    except Exception:  # noqa: BLE001 - unreadable /Info: no title, no record
+        return {}
+
+
+def _info_unchanged(reader: PdfFileReader, sig: EmbeddedPdfSignature) -> bool:
+    """``/Info`` after sealing says what it said when sealed (only the modification date and producer may change)."""
+    def meaningful(entries: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in entries.items() if k not in _VALIDATION_DATA_KEYS}
+
+    return meaningful(_info(reader, sig.signed_revision)) == meaningful(_info(reader, None))
 
 
 def check_pdf(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings:
-    """The document checks (no database): safe to read, seal intact, chained, timestamped, unmodified, seal status."""
+    """The document checks (no database): safe to read, seal intact, chained, timestamped, unmodified, seal status, record."""
     digest = sha256_hex(data)
     try:
         reader = _precheck(data, limits)
-        sig = _signature(reader)
+        sig = _signature(reader, len(data))
         try:
             status = _validate(sig, trust)
-        except Exception as exc:  # noqa: BLE001 - a malformed signature object: a verdict, not a crash
+            facts = _facts(status, _info_unchanged(reader, sig))
+        except Exception as exc:  # noqa: BLE001 - whatever pyHanko trips over in a signature: a verdict, not a crash
             log.info("signature validation failed: %s: %s", type(exc).__name__, exc)
             raise _refuse("intact", f"The seal's signature cannot be checked ({type(exc).__name__}); the document is damaged or forged.",
                           "无法校验印章签名；文件已损坏或被伪造。") from exc
-        facts = _facts(status)
-        checks, department = seal_checks(facts, trust, now)
-        return SealFindings((READABLE, *checks), _number(reader, sig), department, facts.signed_at, digest)
+        signed = _info(reader, sig.signed_revision)
+        return conclude(facts, trust, now, title=signed.get("/Title"), record=signed.get(RECORD_KEY), digest=digest, path="pyhanko")
     except _Refused as refused:
         return SealFindings((refused.check,), sha256=digest)

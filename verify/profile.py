@@ -18,8 +18,9 @@ authority for everything unusual. This path answers "valid" only for what it che
 * the RFC 3161 signature timestamp (unsigned attribute): imprint = SHA-256 of the signature value, the
   TSA's CMS signature, the TSA issued by our CA (timeStamping EKU, valid now); its genTime is the
   signing time;
-* then :func:`verify.findings.seal_checks` (status at signing time and now), and the licence number
-  from the title of the document's ``/Info`` (classic xref tables).
+* then :func:`verify.findings.conclude` (status at signing time and now, the binding to the signed licence
+  record), with the title and the record read from the document's ``/Info`` (classic xref tables, parsed
+  token by token).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ca.profiles import DOCUMENT_SIGNING
-from verify.findings import READABLE, PdfLimits, SealFacts, SealFindings, issued_by_us, licence_number, seal_checks, sha256_hex
+from certificates.sealing import RECORD_KEY
+from verify.findings import PdfLimits, SealFacts, SealFindings, conclude, issued_by_us, sha256_hex
 from verify.trust import TrustMaterial, has_eku
 
 __all__ = ["check_profile"]
@@ -74,7 +76,8 @@ class _NotProfile(Exception):
 class _Layout:
     covered: bytes
     contents: bytes
-    number: str | None
+    title: str | None
+    record: str | None
 
 
 def check_profile(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits: PdfLimits = PdfLimits()) -> SealFindings | None:
@@ -88,8 +91,7 @@ def check_profile(data: bytes, trust: TrustMaterial, *, now: dt.datetime, limits
     except Exception as exc:  # noqa: BLE001 - anything unexpected in hostile bytes: the general path decides
         log.info("seal profile check gave up (%s: %s); pyHanko decides", type(exc).__name__, exc)
         return None
-    checks, department = seal_checks(facts, trust, now)
-    return SealFindings((READABLE, *checks), layout.number, department, facts.signed_at, sha256_hex(data), path="profile")
+    return conclude(facts, trust, now, title=layout.title, record=layout.record, digest=sha256_hex(data), path="profile")
 
 
 # -- the file ------------------------------------------------------------------------------------
@@ -115,7 +117,8 @@ def _layout(data: bytes, limits: PdfLimits) -> _Layout:
     covered = data[:a] + data[b:]
     _streams_within(covered, limits)
     contents = binascii.unhexlify(data[a + 1:b - 1])
-    return _Layout(covered, contents, _number(data))
+    info = _info(data)
+    return _Layout(covered, contents, info.get(b"/Title"), info.get(RECORD_KEY.encode()))
 
 
 def _unescaped(name: bytes) -> bytes:
@@ -154,9 +157,10 @@ def _streams_within(data: bytes, limits: PdfLimits) -> None:
         _require(total <= limits.max_total_decoded, "the streams inflate beyond the limit")
 
 
-# -- the licence number: /Title of the trailer's /Info, through classic xref tables -------------
+# -- the document information: /Title and the licence record of the trailer's /Info, through classic xref tables --
 
-def _number(data: bytes) -> str | None:
+def _info(data: bytes) -> dict[bytes, str]:
+    """The string entries of the trailer's ``/Info`` dictionary (empty without one)."""
     found = _STARTXREF.search(data, max(0, len(data) - 1024))
     _require(found is not None, "no startxref at the end")
     assert found is not None
@@ -174,10 +178,9 @@ def _number(data: bytes) -> str | None:
         offset = int(prev.group(1)) if prev else None
     _require(offset is None, "too many xref sections")
     if info is None:
-        return None
+        return {}
     _require(info[0] in offsets, "the /Info object is not in the xref tables")
-    title = _title(data, offsets[info[0]], info)
-    return licence_number(title) if title is not None else None
+    return _info_dictionary(data, offsets[info[0]], info)
 
 
 def _xref_section(data: bytes, offset: int, offsets: dict[int, int]) -> bytes:
@@ -203,61 +206,85 @@ def _xref_section(data: bytes, offset: int, offsets: dict[int, int]) -> bytes:
     return data[start:end]
 
 
-def _title(data: bytes, offset: int, ref: tuple[int, int]) -> str | None:
+_TOKEN_SPACE = re.compile(rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)*")
+_NAME = re.compile(rb"/[^\x00\t\n\x0c\r ()<>\[\]{}/%]*")
+_SIMPLE = re.compile(rb"(?:[+-]?\d+(?:\.\d*)?|true|false|null)(?=[\x00\t\n\x0c\r /<>\[\]()%])")
+_REFERENCE = re.compile(rb"\d+\s+\d+\s+R(?=[\x00\t\n\x0c\r /<>\[\]()%])")
+
+
+def _info_dictionary(data: bytes, offset: int, ref: tuple[int, int]) -> dict[bytes, str]:
+    """Parse the ``/Info`` object token by token (names, strings, numbers, references); anything else is not the profile."""
     head = re.compile(rb"(\d+)\s+(\d+)\s+obj\s*<<").match(data, offset)
     _require(head is not None and (int(head.group(1)), int(head.group(2))) == ref, "the /Info offset is wrong")
     assert head is not None
-    end = data.find(b"endobj", head.end())
-    key = re.compile(rb"/Title\s*([(<])").search(data, head.end(), end)
-    if key is None:
-        return None
-    raw = _literal(data, key.start(1)) if key.group(1) == b"(" else _hex_string(data, key.start(1))
+    entries: dict[bytes, str] = {}
+    pos = head.end()
+    for _ in range(64):
+        pos = _TOKEN_SPACE.match(data, pos).end()  # type: ignore[union-attr]
+        if data.startswith(b">>", pos):
+            return entries
+        key = _NAME.match(data, pos)
+        _require(key is not None, "an /Info key is not a name")
+        assert key is not None
+        _require(key.group() not in entries, "an /Info key appears twice")
+        pos = _TOKEN_SPACE.match(data, key.end()).end()  # type: ignore[union-attr]
+        if data[pos:pos + 1] == b"(":
+            raw, pos = _literal(data, pos)
+            entries[key.group()] = _text(raw)
+        elif data[pos:pos + 1] == b"<" and not data.startswith(b"<<", pos):
+            raw, pos = _hex_string(data, pos)
+            entries[key.group()] = _text(raw)
+        else:
+            simple = _NAME.match(data, pos) or _REFERENCE.match(data, pos) or _SIMPLE.match(data, pos)
+            _require(simple is not None, "an /Info value of an unexpected kind")
+            assert simple is not None
+            pos = simple.end()
+    raise _NotProfile("an /Info dictionary with too many entries")
+
+
+def _text(raw: bytes) -> str:
     if raw.startswith(b"\xfe\xff"):
         return raw[2:].decode("utf-16-be")
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8")
-    return raw.decode("ascii")  # PDFDocEncoding beyond ASCII: let pyHanko decode it
+    _require(raw.isascii(), "PDFDocEncoding beyond ASCII")  # let pyHanko decode it
+    return raw.decode("ascii")
 
 
-def _hex_string(data: bytes, pos: int) -> bytes:
+def _hex_string(data: bytes, pos: int) -> tuple[bytes, int]:
     end = data.index(b">", pos)
     digits = re.sub(rb"\s", b"", data[pos + 1:end])
-    return binascii.unhexlify(digits + b"0" * (len(digits) % 2))
+    return binascii.unhexlify(digits + b"0" * (len(digits) % 2)), end + 1
 
 
-def _literal(data: bytes, pos: int) -> bytes:
-    """A PDF literal string starting at ``(`` (escapes, octal codes, balanced parentheses, line ends)."""
-    out, depth, i = bytearray(), 0, pos
-    while True:
-        ch = data[i]
-        if ch == 0x5C:
-            nxt = data[i + 1]
-            octal = re.compile(rb"[0-7]{1,3}").match(data, i + 1)
-            if octal:
-                out.append(int(octal.group(), 8) & 0xFF)
-                i = octal.end()
-                continue
-            if nxt == 0x0D and data[i + 2] == 0x0A:
-                i += 1
-            elif nxt not in (0x0A, 0x0D):
-                out.append(_ESCAPES.get(nxt, nxt))
-            i += 2
-            continue
-        if ch == 0x28:
+_LITERAL_TOKEN = re.compile(rb"\\([0-7]{1,3}|\r\n|[\s\S])|([()])|(\r\n?)|([^\\()\r]+)")
+
+
+def _literal(data: bytes, pos: int) -> tuple[bytes, int]:
+    """A PDF literal string starting at ``(`` (escapes, octal codes, balanced parentheses, line ends), and where it ends."""
+    _require(data[pos:pos + 1] == b"(", "not a literal string")
+    out, depth = bytearray(), 0
+    for token in _LITERAL_TOKEN.finditer(data, pos):
+        escaped, paren, line_end, run = token.groups()
+        if run is not None:
+            out += run
+        elif escaped is not None:
+            if escaped[0] in b"01234567":
+                out.append(int(escaped, 8) & 0xFF)
+            elif escaped not in (b"\r\n", b"\n", b"\r"):  # a backslash before a line end continues the line
+                out.append(_ESCAPES.get(escaped[0], escaped[0]))
+        elif paren == b"(":
             depth += 1
-            if depth == 1:
-                i += 1
-                continue
-        elif ch == 0x29:
+            if depth > 1:
+                out += paren
+        elif paren == b")":
             depth -= 1
             if depth == 0:
-                return bytes(out)
-        elif ch == 0x0D:
-            ch = 0x0A
-            if data[i + 1] == 0x0A:
-                i += 1
-        out.append(ch)
-        i += 1
+                return bytes(out), token.end()
+            out += paren
+        else:
+            out += b"\n"  # any line end in a string reads as LF
+    raise _NotProfile("an unterminated string")
 
 
 # -- the signature ---------------------------------------------------------------------------------

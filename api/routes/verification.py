@@ -31,7 +31,7 @@ from ecert.runtime import Runtime
 from identity import checkers, oidc
 from verify.identified import record_verdict
 from verify.model import Answer, Verdict
-from verify.page import pick_language, render_page
+from verify.page import pick_language, render_form, render_page
 
 __all__ = ["router"]
 
@@ -203,6 +203,88 @@ async def verify_pdf(request: Request, svc: VerificationDep, purpose: Annotated[
     if identified is not None:
         await run_in_threadpool(_record, request.app.state.runtime, verdict, *identified, "api-pdf")
     return JSONResponse(verdict.to_json(), headers=HEADERS)
+
+
+_FORM_CSP = _CSP.replace("form-action 'none'", "form-action 'self'")  # the /v/ policy; the form may post to itself
+_FORM_PATH = "/verify"
+
+
+def _html(body: str, language: str, status: int = 200, *, form: bool = False) -> HTMLResponse:
+    headers = {**HEADERS, "Content-Security-Policy": _FORM_CSP if form else _CSP,
+               "Content-Language": "zh-CN" if language == "zh" else "en", "Vary": "Accept-Language"}
+    return HTMLResponse(body, status_code=status, headers=headers)
+
+
+@router.get(_FORM_PATH, summary="The verification page for people: upload a PDF or paste a QR code's content",
+            response_class=HTMLResponse)
+async def verify_form(request: Request, lang: Annotated[str | None, Query(max_length=5)] = None) -> Response:
+    language = pick_language(lang, request.headers.get("accept-language"))
+    return _html(render_form(lang=language, self_path=_FORM_PATH), language, form=True)
+
+
+@router.post(_FORM_PATH, summary="The verdict for an uploaded PDF or a pasted QR payload, as a page", response_class=HTMLResponse,
+             responses={413: {"description": "larger than max_upload_bytes (the form again)"}})
+async def verify_submitted(request: Request, svc: VerificationDep, lang: Annotated[str | None, Query(max_length=5)] = None) -> Response:
+    language = pick_language(lang, request.headers.get("accept-language"))
+
+    def again(error: str, status: int) -> Response:
+        return _html(render_form(lang=language, self_path=_FORM_PATH, error=error), language, status, form=True)
+
+    if svc.limiter.take(_client(request), _PDF_COST) > 0:
+        return again("busy", 429)
+    body = await _read_capped(request, svc.max_upload)
+    if body is None:
+        return again("too_large", 413)
+    submitted = await _submitted(request, body, svc.max_upload)
+    if submitted is None:
+        return again("unreadable_form", 422)
+    pdf, qr = submitted
+    if pdf:
+        try:
+            verdict = await asyncio.wait_for(run_in_threadpool(svc.pdf.verify, pdf), timeout=svc.timeout)
+        except TimeoutError:
+            return problem_response(request, status=503, slug="verification-timeout", title="Verification took too long",
+                                    detail="the PDF could not be checked in time", headers={"Retry-After": "60"})
+    elif qr:
+        found = await _qr_verdict(request, svc, qr)
+        if found is None:
+            return again("no_link", 422)
+        if isinstance(found, Response):
+            return again("busy", 429)
+        verdict = found
+    else:
+        return again("empty", 422)
+    page_html = render_page(verdict, lang=language, self_path=_FORM_PATH, again=_FORM_PATH)
+    return _html(page_html, language, status_of(verdict.outcome))
+
+
+async def _submitted(request: Request, body: bytes, limit: int) -> tuple[bytes, str] | None:
+    """(PDF bytes, QR text) of the form, None when it cannot be read."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in ("multipart/form-data",
+                                                                                     "application/x-www-form-urlencoded"):
+        return None
+    request._body = body  # noqa: SLF001 - let Starlette parse the body we already read (and capped)
+    try:
+        form = await request.form(max_files=1, max_fields=5, max_part_size=limit)
+        upload, qr = form.get("file"), form.get("qr")
+        pdf = await upload.read() if upload is not None and not isinstance(upload, str) else b""
+    except Exception:  # noqa: BLE001 - malformed multipart
+        return None
+    return pdf, (qr if isinstance(qr, str) else "").strip()[:4096]
+
+
+async def _qr_verdict(request: Request, svc: Verification, qr: str) -> Verdict | Response | None:
+    """The verdict for a pasted QR payload (its link), with a link/payload mismatch called out; None without a link."""
+    from verify.offline import token_of
+    from verify.qrtext import link_and_payload
+
+    token = token_of(qr)
+    if token is None:
+        return None
+    answer = await _lookup(request, svc, token)
+    if isinstance(answer, Response):
+        return answer
+    return link_and_payload(answer.verdict(), qr)
 
 
 @router.get("/api/v1/trust-bundle", summary="The signed trust bundle for offline verification")

@@ -28,9 +28,12 @@ __all__ = ["register", "main"]
 
 def _read_target(target: str) -> tuple[str, bytes | str]:
     path = Path(target)
+    if len(target) < 4096 and not path.is_file() and "://" not in target and (
+            target.lower().endswith(".pdf") or "/" in target or "\\" in target):
+        raise InvalidInput(f"no such file: {target} (give a PDF file, a file holding the QR text, or the QR text itself)")
     if len(target) < 4096 and path.is_file():
         data = path.read_bytes()
-        if data[:1024].lstrip().startswith(b"%PDF-") or path.suffix.lower() == ".pdf":
+        if data[:1024].lstrip().startswith(b"%PDF-") or path.suffix.lower() == ".pdf" or b"\0" in data[:1024] or not data:
             return "pdf", data
         return "qr", data.decode("utf-8", errors="replace").strip()
     return "qr", target.strip()
@@ -51,7 +54,13 @@ def _offline(kind: str, payload: bytes | str, args: argparse.Namespace) -> dict[
     now = dt.datetime.now(dt.timezone.utc)
     if kind == "pdf":
         assert isinstance(payload, bytes)
-        verdict = verify_pdf_offline(payload, bundle, now=now)
+        from verify.isolation import IsolatedChecks
+
+        isolation = IsolatedChecks(workers=1, deadline=args.deadline, method="fork")  # this process has one thread
+        try:
+            verdict = verify_pdf_offline(payload, bundle, now=now, isolation=isolation)
+        finally:
+            isolation.close()
     else:
         verdict = verify_qr_offline(str(payload), bundle, now=now)
     result = verdict.to_json()
@@ -109,6 +118,18 @@ def _text(result: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
+def _link_against_payload(qr_text: str, online: dict[str, Any]) -> None:
+    """Call out a QR whose link leads to one licence while its signed payload names another."""
+    from verify.qrtext import mismatch_reasons, payload_number
+
+    stated, linked = payload_number(qr_text), (online.get("licence") or {}).get("number")
+    if stated is None or linked is None or stated == linked:
+        return
+    en, zh = mismatch_reasons(linked, stated)
+    online.setdefault("checks", []).append({"name": "qr_link", "passed": False, "reason": {"en": en, "zh": zh}})
+    online["good"] = False
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings | None) -> int:
     if not args.bundle and not args.online:
         raise InvalidInput("give --bundle FILE (offline), --online URL, or both")
@@ -118,6 +139,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings | None) -> int:
         results["offline"] = _offline(kind, payload, args)
     if args.online:
         results["online"] = _online(kind, payload, args.online)
+    if kind == "qr" and "online" in results:
+        _link_against_payload(str(payload), results["online"])
     final = results.get("online") or results["offline"]
     offline_ok = "offline" not in results or results["offline"]["good"]
     results["good"] = bool(final.get("good")) and offline_ok
@@ -134,6 +157,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", help="our root certificate (PEM) to pin the bundle to")
     parser.add_argument("--online", metavar="URL", help="also ask the service for the live status (base URL)")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    parser.add_argument("--deadline", type=float, default=10.0, metavar="SECONDS",
+                        help="stop checking a PDF outside our seal profile after this long (it is then refused)")
     parser.set_defaults(func=cmd_verify)
 
 

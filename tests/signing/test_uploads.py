@@ -100,7 +100,9 @@ def approval_signed(pdf: bytes) -> bytes:
 def test_an_upload_with_an_outside_approval_signature_gets_our_seal_beside_it(
     sealer: PadesSealer, pki: TestPki, pdfsig: PdfSig, tmp_path: Path
 ) -> None:
-    sealed = sealer.seal_uploaded(DEPARTMENT, approval_signed(own_pdf(1)))
+    from tests.signing.test_record import RECORD
+
+    sealed = sealer.seal_uploaded(DEPARTMENT, approval_signed(own_pdf(1)), RECORD)  # our revision rewrites /Info
     reader = PdfFileReader(io.BytesIO(sealed))
     assert [s.field_name for s in reader.embedded_regular_signatures] == ["approval", SEAL_FIELD]
     ours = pyhanko_statuses(sealed, pki)[1]

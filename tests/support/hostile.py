@@ -147,3 +147,72 @@ def wrapped(pdf: bytes) -> bytes:
     first_length = found.group(1)
     shorter = str(int(first_length) - 1).encode().rjust(len(first_length), b"0")  # one byte fewer, same width
     return pdf[: found.start(1)] + shorter + pdf[found.end(1):]
+
+
+def _rewrite_signature(pdf: bytes, change) -> bytes:  # type: ignore[no-untyped-def]
+    """An incremental update that rewrites the seal's signature dictionary (``change(dictionary)``)."""
+    def edit(writer: IncrementalPdfFileWriter) -> None:
+        for field_ref in writer.root["/AcroForm"]["/Fields"]:
+            field = field_ref.get_object()
+            if field.get("/FT") == "/Sig" and "/V" in field:
+                value = field["/V"]
+                change(value)
+                writer.update_container(value)
+    return incremental(pdf, edit)
+
+
+def _set(key: str, value: object):  # type: ignore[no-untyped-def]
+    def change(dictionary: generic.DictionaryObject) -> None:
+        if value is None:
+            del dictionary[key]
+        else:
+            dictionary[generic.NameObject(key)] = value
+    return change
+
+
+#: Malformed signature dictionaries: each must get a verdict, never a crash.
+MALFORMED_SIGNATURES = {
+    "contents_missing": _set("/Contents", None),
+    "contents_null": _set("/Contents", generic.NullObject()),
+    "contents_empty": _set("/Contents", generic.ByteStringObject(b"")),
+    "contents_zeroed": _set("/Contents", generic.ByteStringObject(b"\0" * 8192)),
+    "contents_wrong_type": _set("/Contents", generic.NumberObject(7)),
+    "contents_name": _set("/Contents", generic.NameObject("/Contents")),
+    "contents_garbage_der": _set("/Contents", generic.ByteStringObject(b"\x30\x82\xff\xff" + b"\x04" * 300)),
+    "contents_not_cms": _set("/Contents", generic.ByteStringObject(b"\x30\x03\x02\x01\x05")),
+    "byterange_missing": _set("/ByteRange", None),
+    "byterange_short": _set("/ByteRange", generic.ArrayObject([generic.NumberObject(0), generic.NumberObject(10)])),
+    "byterange_names": _set("/ByteRange", generic.ArrayObject([generic.NameObject("/A")] * 4)),
+    "byterange_huge": _set("/ByteRange", generic.ArrayObject([generic.NumberObject(v) for v in (0, 10, 10**12, 10**12)])),
+    "byterange_negative": _set("/ByteRange", generic.ArrayObject([generic.NumberObject(v) for v in (0, -10, 20, 5)])),
+    "subfilter_missing": _set("/SubFilter", None),
+    "subfilter_unknown": _set("/SubFilter", generic.NameObject("/x.y")),
+}
+
+
+def malformed_signature(pdf: bytes, case: str) -> bytes:
+    return _rewrite_signature(pdf, MALFORMED_SIGNATURES[case])
+
+
+def contents_zeroed_in_place(pdf: bytes) -> bytes:
+    """The /Contents hex string overwritten with zeros, length kept (no new revision)."""
+    found = re.compile(rb"/ByteRange\s*\[\s*0\s+(\d+)\s+(\d+)").search(pdf, pdf.rindex(b"/ByteRange"))
+    assert found is not None
+    a, b = int(found.group(1)), int(found.group(2))
+    return pdf[: a + 1] + b"0" * (b - a - 2) + pdf[b - 1:]
+
+
+def many_updates(pdf: bytes, count: int) -> bytes:
+    """``count`` tiny incremental updates appended by hand (each re-writes /Info)."""
+    out = bytearray(pdf)
+    prev = int(re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    size = int(re.findall(rb"/Size\s+(\d+)", pdf)[-1])
+    root = re.findall(rb"/Root\s+(\d+\s+\d+\s+R)", pdf)[-1]
+    for i in range(count):
+        offset = len(out)
+        out += b"%d 0 obj\n<< /Producer (update %d) >>\nendobj\n" % (size, i)
+        xref = len(out)
+        out += b"xref\n%d 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root %s /Info %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+            size, offset, size + 1, root, size, prev, xref)
+        prev, size = xref, size + 1
+    return bytes(out)
