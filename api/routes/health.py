@@ -1,18 +1,123 @@
-"""Liveness, readiness, metrics and the problem-type documentation."""
+"""Liveness, readiness, metrics and the problem-type documentation.
+
+``/readyz`` checks the database, Vault and (when PDFs live outside the database) the blob store
+concurrently, each in a small pool of its own with at most one check of each kind in flight, and
+answers within :data:`READY_BUDGET` seconds whatever they do: a check that has not answered by then
+counts as ``timeout``. A hung dependency therefore never holds the probe or the request threads.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
 
 from api.deps import RuntimeDep
 from api.observability import render_metrics
 from api.problems import PROBLEM_TYPES, problem_response
+from api.routes.licensing import blob_store_for
+from certificates.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
+from ecert.errors import EcertError
+from ecert.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
+
+READY_BUDGET = 0.8  # seconds: /readyz answers within 1 s
+MIN_FREE_BYTES = 1 << 20  # a filesystem blob store with less than this free is full (about ten sealed PDFs)
+Outcome = tuple[str, str | None]  # (state, reason when not ok)
+
+
+class _Probe:
+    """One dependency check, run in a thread, at most one at a time; waited for up to a budget."""
+
+    def __init__(self, check: Callable[[], Outcome], pool: ThreadPoolExecutor) -> None:
+        self._check = check
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._running: Future[Outcome] | None = None
+
+    async def outcome(self, budget: float) -> Outcome:
+        with self._lock:  # a check still running from an earlier call is awaited, not started again
+            if self._running is None or self._running.done():
+                self._running = self._pool.submit(self._safe)
+            running = self._running
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(running)), budget)
+        except asyncio.TimeoutError:
+            return "timeout", f"no answer within {budget:g} s"
+
+    def _safe(self) -> Outcome:
+        try:
+            return self._check()
+        except EcertError as exc:
+            return "unavailable", exc.detail
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it never fails
+            return "unavailable", type(exc).__name__
+
+
+class Readiness:
+    """The checks behind /readyz for one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readyz")
+        blobs = blob_store_for(runtime.settings)
+        self.probes = {
+            "database": _Probe(lambda: ("ok", None) if runtime.database_ready() else ("unavailable", None), self._pool),
+            "vault": _Probe(lambda: _vault_state(runtime), self._pool),
+        }
+        if not isinstance(blobs, DatabaseBlobStore):  # PDFs in the database: the database check covers them
+            self.probes["blobs"] = _Probe(lambda: blob_store_state(blobs), self._pool)
+
+    async def check(self, budget: float = READY_BUDGET) -> dict[str, Outcome]:
+        names = list(self.probes)
+        outcomes = await asyncio.gather(*(self.probes[name].outcome(budget) for name in names))
+        return dict(zip(names, outcomes))
+
+
+def _vault_state(runtime: Runtime) -> Outcome:
+    health = runtime.keystore.connection.health()
+    if health.ready:
+        return "ok", None
+    return ("sealed", None) if health.reachable and health.sealed else ("unavailable", None)
+
+
+def blob_store_state(store: BlobStore) -> Outcome:
+    """Can the blob store take a document now? A file store is written to (and must have room); others are asked."""
+    if isinstance(store, FileBlobStore):
+        return _directory_state(store.root)
+    store.exists(Session(), "readyz/probe")  # S3: HEAD of an absent object; unreachable raises BlobStoreUnavailable
+    return "ok", None
+
+
+def _directory_state(root: Path) -> Outcome:
+    probe = root / f".readyz-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        stats = os.statvfs(root)
+        free = stats.f_bavail * stats.f_frsize
+        if free < MIN_FREE_BYTES:
+            return "full", f"{free // 1024} KiB free in {root}"
+        with open(probe, "wb") as handle:
+            handle.write(b"ready?")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as exc:
+        return "unwritable", f"{root}: {exc.strerror or exc}"
+    return "ok", None
+
+
+def readiness(runtime: Runtime) -> Readiness:
+    return runtime.service("readiness", Readiness)
 
 
 @router.get("/healthz", summary="The process is up")
@@ -20,17 +125,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database and Vault reachable, Vault unsealed")
+@router.get("/readyz", summary="Database, Vault (unsealed) and the blob store usable; answers within 1 s")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    database = await run_in_threadpool(runtime.database_ready)
-    vault = await run_in_threadpool(runtime.keystore.connection.health)
-    checks = {
-        "database": "ok" if database else "unavailable",
-        "vault": "ok" if vault.ready else ("sealed" if vault.reachable and vault.sealed else "unavailable"),
-    }
-    if database and vault.ready:
+    outcomes = await readiness(runtime).check()
+    checks = {name: state for name, (state, _) in outcomes.items()}
+    if all(state == "ok" for state in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
-    failing = ", ".join(f"{name} {state}" for name, state in checks.items() if state != "ok")
+    reasons = {name: reason for name, (state, reason) in outcomes.items() if state != "ok" and reason}
+    failing = ", ".join(
+        f"{name} {state}" + (f" ({reasons[name]})" if name in reasons else "")
+        for name, state in checks.items() if state != "ok"
+    )
+    extra: dict[str, Any] = {"reasons": reasons} if reasons else {}
     return problem_response(
         None,
         status=503,
@@ -39,6 +145,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         detail=f"not ready: {failing}",
         headers={"Retry-After": "5"},
         checks=checks,
+        **extra,
     )
 
 
