@@ -19,6 +19,7 @@ from ecert.errors import EcertError
 
 if TYPE_CHECKING:
     from ecert.settings import Settings
+    from keys.supervisor import OpenBaoSupervisor
 
 __all__ = ["main"]
 
@@ -76,7 +77,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _supervised_vault(settings: Settings) -> tuple[Any, Settings]:
+def _supervised_vault(settings: Settings) -> tuple[OpenBaoSupervisor, Settings]:
     """Own the embedded OpenBao for the life of ``serve``: started, then restarted and unsealed as needed."""
     from pydantic import SecretStr
 

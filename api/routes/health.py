@@ -52,7 +52,7 @@ class _Probe:
             running = self._running
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(running)), budget)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout", f"no answer within {budget:g} s"
 
     def _safe(self) -> Outcome:

@@ -41,7 +41,7 @@ def _templated_nginx(directory: Path, upstream: int, listen: int) -> Path:
     text, upstreams = re.subn(r"server ecert-\d:8000", f"server 127.0.0.1:{upstream}", text)
     text, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", text)
     paths = "".join(f"  {kind}_temp_path {directory / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    text, https = re.subn(r"^http \{\n", "http {\n" + paths + f"  access_log {directory / 'access.log'};\n", text, flags=re.M)
+    text, https = re.subn(r"^http \{\n", "http {\n" + paths + f"  access_log {directory / 'access.log'};\n", text, flags=re.MULTILINE)
     assert (upstreams, listens, https) == (2, 1, 1), "deploy/nginx.conf changed shape: update this template"
     config = directory / "nginx.conf"
     config.write_text(text)

@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.routes.health import READY_BUDGET
 from ecert.runtime import Runtime, keystore_for
-from ecert.settings import Settings
 from keys import VaultCredentials
 from keys.openbao import ManagedOpenBao
 from tests.reliability.test_disk_full import _fill
@@ -35,7 +34,8 @@ def _client(runtime: Runtime, **changes: Any) -> TestClient:
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "blobs"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=False,
+                          capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
     try:

@@ -32,7 +32,7 @@ def test_token_endpoint_is_503_with_retry_after_while_vault_is_down(
     own_vault_client: tuple[TestClient, ManagedOpenBao, Runtime], uid: str
 ) -> None:
     client, server, own_runtime = own_vault_client
-    new = new_client(own_runtime, f"D{uid.upper()}", ["licences:read"])
+    new = new_client(own_runtime.engine, f"D{uid.upper()}", ["licences:read"])  # rows only: no CA in this Vault
     form = {"grant_type": "client_credentials", "client_id": new.client.client_id, "client_secret": new.secret}
     assert client.post("/oauth/token", data=form).status_code == 200
     server.stop()
