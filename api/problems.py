@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from jose.exceptions import JOSEError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecert.errors import EcertError, OutcomeUnknown, ServiceUnavailable, commit_fate_unknown
 from ecert.logs import request_id_var
 
-__all__ = ["PROBLEM_JSON", "problem_response", "install_problem_handlers", "PROBLEM_TYPES", "json_pointer"]
+__all__ = ["PROBLEM_JSON", "problem_response", "install_problem_handlers", "PROBLEM_TYPES", "json_pointer", "outage_of"]
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +105,29 @@ def _ecert_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def outage_of(exc: BaseException) -> ServiceUnavailable | None:
+    """The dependency outage behind ``exc``, if any: libraries that call our signers (python-jose wraps
+    every error of a key's ``sign()`` in ``JWSError``) hide a Vault outage inside their own exception."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ServiceUnavailable):
+            return current
+        seen.add(id(current))
+        wrapped = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = wrapped or current.__cause__ or current.__context__
+    return None
+
+
+def _wrapped_error(request: Request, exc: Exception) -> JSONResponse:
+    """A library's error that carries one of ours (a Vault outage while signing a token) answers as ours."""
+    outage = outage_of(exc)
+    if outage is not None:
+        return _ecert_error(request, outage)
+    log.error("unexpected %s: %s", type(exc).__name__, exc, exc_info=exc)
+    return problem_response(request, status=500, slug="internal-error", title="Internal error")
+
+
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"pointer": json_pointer(err["loc"]), "detail": err["msg"]} for err in exc.errors()]
@@ -161,6 +185,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EcertError, _ecert_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(JOSEError, _wrapped_error)  # a Vault outage while signing a token: 503
     app.add_exception_handler(sa.exc.StatementError, _statement_error)  # more specific handlers below win
     for db_error in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
         app.add_exception_handler(db_error, _database_error)

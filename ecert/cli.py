@@ -19,6 +19,7 @@ from ecert.errors import EcertError
 
 if TYPE_CHECKING:
     from ecert.settings import Settings
+    from keys.supervisor import OpenBaoSupervisor
 
 __all__ = ["main"]
 
@@ -30,14 +31,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from ecert.db import make_engine, migrate
-    from ecert.runtime import start_embedded_vault
 
     # uvicorn re-raises SIGTERM after its graceful shutdown; make that an exception so the
     # ``finally`` below still stops the embedded OpenBao.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = None
+    supervisor = None
     if settings.embedded_vault:
-        server, settings = start_embedded_vault(settings)
+        supervisor, settings = _supervised_vault(settings)
     try:
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
@@ -72,9 +72,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             access_log=False,
         )
     finally:
-        if server is not None:
-            server.stop()
+        if supervisor is not None:
+            supervisor.stop()
     return 0
+
+
+def _supervised_vault(settings: Settings) -> tuple[OpenBaoSupervisor, Settings]:
+    """Own the embedded OpenBao for the life of ``serve``: started, then restarted and unsealed as needed."""
+    from pydantic import SecretStr
+
+    from keys.openbao import ManagedOpenBao
+    from keys.supervisor import OpenBaoSupervisor
+
+    server = ManagedOpenBao(settings.data_dir / "openbao", port=settings.embedded_vault_port,
+                            mount=settings.vault_transit_mount)
+    supervisor = OpenBaoSupervisor(server)
+    credentials = supervisor.start()
+    log.info("embedded OpenBao ready and supervised", extra={"vault_addr": server.addr, "vault_pid": server.pid})
+    return supervisor, settings.model_copy(update={
+        "vault_addr": server.addr,
+        "vault_role_id": credentials.role_id,
+        "vault_secret_id": SecretStr(credentials.secret_id or ""),
+    })
 
 
 def _prepare_first_start(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from certificates.service import LicenceService
 from ecert.clock import Clock
 from ecert.errors import ConfigurationError, EcertError
 from ecert.ratelimit import Limiter, shared_limit
+from ecert.readiness import Readiness
 from ecert.runtime import Runtime
 from ecert.settings import Settings
 from identity.admission import LoginAdmission
@@ -68,6 +69,7 @@ class Container:
     login_admission: LoginAdmission
     verification: Verification
     publisher: Publisher
+    readiness: Readiness
 
     @property
     def settings(self) -> Settings:
@@ -103,6 +105,7 @@ class Container:
                                            workers=settings.workers),
             verification=_verification(runtime, ca, tokens),
             publisher=Publisher(engine, keystore, clock),
+            readiness=Readiness(runtime, blobs),
         )
         parts.update(overrides)
         return cls(**parts)

@@ -6,13 +6,18 @@ with one unseal share, keeps the unseal share and root token in ``init.json`` (m
 transit, writes the least-privilege ``ecert`` policy and an AppRole bound to it. Every start
 unseals, re-applies that configuration and hands back fresh AppRole credentials: the service
 itself never holds the root token.
+
+One process owns a directory's server at a time (a ``flock`` on ``owner.lock``); others attach to
+it and never stop it. :mod:`keys.supervisor` keeps the owner's server running and unsealed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -61,6 +66,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _terminate(pid: int) -> None:
+    """SIGTERM, then SIGKILL after 15 s: only for a server nobody owns."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            time.sleep(0.1)
+            os.kill(pid, 0)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _write_secret(path: Path, data: dict[str, str]) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -72,7 +89,15 @@ def _write_secret(path: Path, data: dict[str, str]) -> None:
 
 
 class ManagedOpenBao:
-    """One single-node OpenBao server owned by this process."""
+    """One single-node OpenBao server on one data directory.
+
+    The directory's server has one *owner* at a time: the process holding an exclusive ``flock`` on
+    ``owner.lock`` (``ecert serve``, or a command run while no service is). The owner starts the
+    server, or adopts one an earlier owner left running; any other process *attaches*: it uses the
+    running server, waits for it when it is slow, and never stops, kills or replaces it. The server
+    is recognised by the absolute path of its configuration in ``/proc/<pid>/cmdline``, so a relative
+    data directory, or another directory's server, is never mistaken for it.
+    """
 
     def __init__(
         self,
@@ -83,12 +108,14 @@ class ManagedOpenBao:
         mount: str = "transit",
         audit_log: bool = True,
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()
         self.port = port
         self.mount = mount
         self._binary = binary
         self._audit_log = audit_log
         self._process: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
+        self._lock: int | None = None
 
     @property
     def addr(self) -> str:
@@ -98,44 +125,124 @@ class ManagedOpenBao:
     def init_file(self) -> Path:
         return self.directory / "init.json"
 
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "config.hcl"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "openbao.pid"
+
+    @property
+    def owner(self) -> bool:
+        """True while this object holds the directory's owner lock."""
+        return self._lock is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the server this object started, adopted or attached to."""
+        return self._pid
+
+    # -- ownership ----------------------------------------------------------------------
+    def claim(self, wait: float = 0.0) -> bool:
+        """Take the owner lock (waiting up to ``wait`` seconds); False if another process keeps it."""
+        if self._lock is not None:
+            return True
+        self._prepare_directory()
+        fd = os.open(self.directory / "owner.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock = fd
+        return True
+
+    def owner_pid(self) -> int | None:
+        """The pid of the process that owns the server (for messages), if it wrote one."""
+        try:
+            return int((self.directory / "owner.lock").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor drops the flock
+            self._lock = None
+
     # -- process ------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> VaultCredentials:
-        """Start the server (or adopt one already running on this directory), unseal, configure.
+        """Make the directory's server answer, unsealed and configured; return fresh AppRole credentials.
 
-        Returns fresh AppRole credentials for the service.
+        As owner (or when the owner lock is free): start the server, or adopt the one an earlier
+        owner left running. Otherwise attach to the owner's server: wait for it up to ``timeout``
+        and raise :class:`VaultUnavailable` if it does not answer, leaving it alone.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
-        (self.directory / "raft").mkdir(exist_ok=True)
-        if not self._adopt_running():
-            config = self.directory / "config.hcl"
-            config.write_text(self._config())
-            log_file = open(self.directory / "openbao.log", "ab")
+        self._prepare_directory()
+        if self.claim():
+            self._run_or_adopt(timeout)
+        else:
+            self._attach(timeout)
+        return self.bootstrap(timeout)
+
+    def launch(self) -> int:
+        """Start a new server process on this directory (the owner's job); returns its pid."""
+        if not self.owner:
+            raise VaultUnavailable(f"only the owner of {self.directory} may start its OpenBao")
+        self.config_file.write_text(self._config())
+        with open(self.directory / "openbao.log", "ab") as log_file:
             self._process = subprocess.Popen(
-                [self._binary or find_bao_binary(), "server", f"-config={config}"],
+                [self._binary or find_bao_binary(), "server", f"-config={self.config_file}"],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            (self.directory / "openbao.pid").write_text(str(self._process.pid))
-        self._wait(lambda h: h.reachable, timeout, "to answer")
-        return self.bootstrap(timeout)
+        self._pid = self._process.pid
+        self.pid_file.write_text(str(self._pid))
+        return self._pid
+
+    def alive(self) -> bool:
+        """Whether the server this object runs or uses is still a live process (hung counts as alive)."""
+        if self._process is not None:
+            return self._process.poll() is None
+        return self._pid is not None and self.running_pid() == self._pid
+
+    def running_pid(self) -> int | None:
+        """The pid in ``openbao.pid`` if that process is a live OpenBao started with this directory's config."""
+        try:
+            pid = int(self.pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (ValueError, OSError, IndexError):
+            return None
+        if f"-config={self.config_file}".encode() not in cmdline or state in ("Z", "X"):
+            return None
+        return pid
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-        (self.directory / "openbao.pid").unlink(missing_ok=True)
+        """Stop the server if this object started it, and give up ownership; an attached server is left alone."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+            self.pid_file.unlink(missing_ok=True)
+        self._pid = None
+        self._release()
 
     def kill(self) -> None:
-        """Stop abruptly (SIGKILL), as a crash would: for fault tests."""
+        """Stop abruptly (SIGKILL) the server this object started, as a crash would: for fault tests."""
         if self._process is not None:
             self._process.kill()
             self._process.wait()
@@ -143,6 +250,11 @@ class ManagedOpenBao:
 
     def health(self) -> VaultHealth:
         return read_health(self.addr)
+
+    def _prepare_directory(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        (self.directory / "raft").mkdir(exist_ok=True)
 
     def _config(self) -> str:
         return (
@@ -157,31 +269,49 @@ class ManagedOpenBao:
             )
         )
 
-    def _adopt_running(self) -> bool:
-        """True when a server from an earlier start still runs on this directory and answers.
-
-        ``ecert serve`` killed hard leaves its OpenBao running; the next start, and admin
-        commands run beside a live service, use that server instead of starting a second one.
-        """
-        pid_file = self.directory / "openbao.pid"
-        if not pid_file.exists():
-            return False
+    def _use_running_port(self) -> None:
+        """A running server listens where its config says, whatever port this object was given."""
         try:
-            pid = int(pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (ValueError, OSError):
-            pid_file.unlink(missing_ok=True)
-            return False
-        if b"bao" not in cmdline or str(self.directory).encode() not in cmdline:
-            pid_file.unlink(missing_ok=True)
-            return False
-        if self.health().reachable:
-            log.info("using the OpenBao already running on %s (pid %s)", self.directory, pid)
-            return True
-        log.warning("stopping an unresponsive OpenBao (pid %s) left by an earlier run", pid)
-        os.kill(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
-        return False
+            match = re.search(r'address = "127\.0\.0\.1:(\d+)"', self.config_file.read_text())
+        except OSError:
+            return
+        if match and int(match.group(1)) != self.port:
+            log.info("the OpenBao of %s listens on port %s", self.directory, match.group(1))
+            self.port = int(match.group(1))
+
+    def _run_or_adopt(self, timeout: float) -> None:
+        """As owner: use the server an earlier owner left running (``ecert serve`` killed hard), else start one."""
+        pid = self.running_pid()
+        if pid is not None:
+            self._use_running_port()
+            self._pid = pid
+            if self._answers_within(timeout):
+                log.info("using the OpenBao already running on %s (pid %s)", self.directory, pid)
+                return
+            log.warning("replacing an OpenBao (pid %s) that nobody owns and that did not answer in %.0f s", pid, timeout)
+            _terminate(pid)
+        self.launch()
+        self._wait(lambda h: h.reachable, timeout, "to answer")
+
+    def _attach(self, timeout: float) -> None:
+        """Use the server another process owns; wait for it, never touch its process."""
+        self._use_running_port()
+        self._pid = self.running_pid()
+        if not self._answers_within(timeout):
+            raise VaultUnavailable(
+                f"the embedded OpenBao of {self.directory} belongs to a running ecert process "
+                f"(pid {self.owner_pid()}) and did not answer within {timeout:.0f} s; it was left as it is. "
+                "Retry when `ecert vault status` reports it ready."
+            )
+        log.info("attached to the OpenBao of %s owned by pid %s", self.directory, self.owner_pid())
+
+    def _answers_within(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.health().reachable:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def _wait(self, condition: Callable[[VaultHealth], bool], timeout: float, what: str) -> VaultHealth:
         deadline = time.monotonic() + timeout
@@ -196,10 +326,16 @@ class ManagedOpenBao:
                 raise VaultUnavailable(f"OpenBao at {self.addr} did not become ready {what}")
             time.sleep(0.1)
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the server answers unsealed and active (raft elects a leader just after unsealing)."""
+        self._wait(lambda h: h.reachable, timeout, "to answer")
+        self.unseal()
+        self._wait(lambda h: h.ready, timeout, "after unsealing")
+
     # -- initialisation and configuration -----------------------------------------------
     def bootstrap(self, timeout: float = 60.0) -> VaultCredentials:
         """Initialise if new, unseal, apply the service configuration; idempotent."""
-        health = self.health()
+        health = self._wait(lambda h: h.reachable, timeout, "to answer")  # a slow answer is not "uninitialised"
         client = hvac.Client(url=self.addr, timeout=30)
         if not health.initialized:
             if self.init_file.exists():

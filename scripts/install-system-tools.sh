@@ -10,6 +10,7 @@ declare -A need=(
   [chromium]=chromium
   [curl]=curl
   [wrk]=wrk  # the benchmarks' load generator (make bench)
+  [nginx]=nginx  # the shipped reverse-proxy config, run in front of ecert (tests/ecert/test_proxy.py)
 )
 missing=()
 for tool in "${!need[@]}"; do

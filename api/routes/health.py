@@ -1,14 +1,20 @@
-"""Liveness, readiness, metrics and the problem-type documentation."""
+"""Liveness, readiness, metrics and the problem-type documentation.
+
+``/readyz`` checks the database, Vault and (when PDFs live outside the database) the blob store
+concurrently, each in a small pool of its own with at most one check of each kind in flight, and
+answers within :data:`ecert.readiness.READY_BUDGET` seconds whatever they do: a check that has not answered by then
+counts as ``timeout``. A hung dependency therefore never holds the probe or the request threads.
+"""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep
+from api.deps import ContainerDep
 from api.observability import render_metrics
 from api.problems import PROBLEM_TYPES, problem_response
 
@@ -20,17 +26,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database and Vault reachable, Vault unsealed")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    database = await run_in_threadpool(runtime.database_ready)
-    vault = await run_in_threadpool(runtime.keystore.connection.health)
-    checks = {
-        "database": "ok" if database else "unavailable",
-        "vault": "ok" if vault.ready else ("sealed" if vault.reachable and vault.sealed else "unavailable"),
-    }
-    if database and vault.ready:
+@router.get("/readyz", summary="Database, Vault (unsealed) and the blob store usable; answers within 1 s")
+async def readyz(container: ContainerDep) -> JSONResponse:
+    outcomes = await container.readiness.check()
+    checks = {name: state for name, (state, _) in outcomes.items()}
+    if all(state == "ok" for state in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
-    failing = ", ".join(f"{name} {state}" for name, state in checks.items() if state != "ok")
+    reasons = {name: reason for name, (state, reason) in outcomes.items() if state != "ok" and reason}
+    failing = ", ".join(
+        f"{name} {state}" + (f" ({reasons[name]})" if name in reasons else "")
+        for name, state in checks.items() if state != "ok"
+    )
+    extra: dict[str, Any] = {"reasons": reasons} if reasons else {}
     return problem_response(
         None,
         status=503,
@@ -39,6 +46,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         detail=f"not ready: {failing}",
         headers={"Retry-After": "5"},
         checks=checks,
+        **extra,
     )
 
 

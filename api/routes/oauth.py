@@ -15,14 +15,15 @@ from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse
+from jose.exceptions import JOSEError
 from starlette.concurrency import run_in_threadpool
 
 from sqlmodel import Session
 
 from api.deps import RuntimeDep, SessionDep, TokensDep, container_of
-from api.problems import register_problem_type
+from api.problems import outage_of, register_problem_type
 from api.security import Principal, require_scopes
-from ecert.errors import InvalidInput
+from ecert.errors import InvalidInput, ServiceUnavailable
 from ecert.runtime import Runtime
 from identity import clients, counter, oidc, scopes
 from identity.grants import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType, client_credentials_grant
@@ -47,6 +48,15 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
     if exc.status == 401:  # RFC 6749 §5.2: invalid_client answers with a challenge
         headers["WWW-Authenticate"] = 'Basic realm="ecert"'
     return JSONResponse({"error": exc.error, "error_description": exc.detail}, status_code=exc.status, headers=headers)
+
+
+def _temporarily_unavailable(outage: ServiceUnavailable) -> ServiceUnavailable:
+    """A Vault outage at the token endpoint: a 503 problem (Retry-After) that OAuth clients also read,
+    with ``error`` = ``temporarily_unavailable`` (RFC 6749 §4.1.2.1); no token was issued."""
+    outage.headers = dict(_NO_STORE)  # type: ignore[attr-defined]
+    outage.extensions.setdefault("error", "temporarily_unavailable")
+    outage.extensions.setdefault("error_description", outage.detail)
+    return outage
 
 
 def _credentials(authorization: str | None, client_id: str | None, client_secret: str | None) -> tuple[str, str]:
@@ -113,6 +123,11 @@ def token(
             raise InvalidRequest("grant_type is missing")
     except OAuthError as exc:
         return _oauth_error(exc)  # returned, not raised: the failed-auth (or token reuse) audit event commits
+    except (ServiceUnavailable, JOSEError) as exc:
+        outage = outage_of(exc)
+        if outage is None:
+            raise
+        raise _temporarily_unavailable(outage) from exc  # raised: the request's transaction rolls back
     session.commit()  # before answering, so the client can use a refresh token at once (FastAPI commits after sending)
     return JSONResponse(body, headers=_NO_STORE)
 

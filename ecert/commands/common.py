@@ -30,7 +30,8 @@ def command_engine(settings: Settings) -> Any:
 
 @contextmanager
 def command_runtime(settings: Settings) -> Iterator[Any]:
-    """A Runtime for one command: adopts (or starts, then stops) the embedded OpenBao when no Vault is configured."""
+    """A Runtime for one command. With no Vault configured it attaches to the embedded OpenBao of a running
+    ``ecert serve`` (waiting for it, never stopping it), or, with no service running, starts one and stops it."""
     from ecert.runtime import Runtime, start_embedded_vault
 
     server = None

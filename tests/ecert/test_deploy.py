@@ -23,6 +23,11 @@ def _k8s() -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "ecert.yaml").read_text()) if d]
 
 
+def _nginx() -> str:
+    """deploy/nginx.conf without its comments."""
+    return re.sub(r"#[^\n]*", "", (DEPLOY / "nginx.conf").read_text())
+
+
 def _interpolate(value: str) -> str:
     return re.sub(r"\$\{(\w+)(:\?[^}]*)?\}", lambda m: f"x{m.group(1).lower()}", value)
 
@@ -87,3 +92,34 @@ def test_container_image_installs_every_package() -> None:
     assert {p.rstrip("*") for p in packages} == copied
     assert "ECERT_ENVIRONMENT=production" in text and "USER ecert" in text
     assert '--wheel-dir /wheels ".[s3]"' in text  # ECERT_BLOB_STORE=s3 works in the image
+
+
+def test_the_app_trusts_only_the_proxys_address_header() -> None:
+    """nginx sets X-Forwarded-For to the peer it sees; the replicas believe it from the proxy's address only."""
+    nginx = _nginx()
+    assert "$proxy_add_x_forwarded_for" not in nginx  # appending lets the client choose its address
+    assert re.search(r"proxy_set_header X-Forwarded-For \$remote_addr;", nginx)
+    assert nginx.count("proxy_set_header") == len(re.findall(r"^  proxy_set_header", nginx, re.M))  # http level: every location
+    services = _compose()["services"]
+    lb_address = services["lb"]["networks"]["edge"]["ipv4_address"]
+    for name in ("ecert-1", "ecert-2", "migrate"):
+        assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == lb_address
+        assert "edge" in services[name]["networks"]
+    k8s = {(d["kind"], d["metadata"]["name"]): d for d in _k8s()}
+    trusted = k8s[("ConfigMap", "ecert")]["data"]["FORWARDED_ALLOW_IPS"]
+    assert trusted != "*" and "/" in trusted
+    policy = k8s[("NetworkPolicy", "ecert")]["spec"]
+    assert policy["podSelector"]["matchLabels"] == k8s[("Deployment", "ecert")]["spec"]["template"]["metadata"]["labels"]
+
+
+def test_nginx_limits_sign_in_registration_and_tokens() -> None:
+    nginx = _nginx()
+    locations = dict(re.findall(r"location (~ [^{]+?) \{(.*?)\}", nginx, re.S))
+    zones = {pattern: re.search(r"limit_req zone=(\w+)", body).group(1)  # type: ignore[union-attr]
+             for pattern, body in locations.items() if "limit_req" in body}
+    paths = {"/portal/login": "login", "/portal/register": "login", "/counter/login": "login", "/oauth/token": "token",
+             "/v/abc": "verify", "/api/v1/verify/pdf": "verify"}
+    for path, zone in paths.items():
+        matching = [z for pattern, z in zones.items() if re.search(pattern[2:], path)]
+        assert matching == [zone], (path, matching)
+    assert "limit_req_status 429;" in nginx
