@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ def headers(client: TestClient, runtime: Runtime, uid: str) -> dict[str, str]:
 def issue(client: TestClient, headers: dict[str, str], **extra: Any) -> Any:
     body = {"type_code": "BL", "holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
             "fields": {"company": "示例有限公司", "capital": 100}, **extra}
-    return client.post("/api/v1/licences", json=body, headers=headers)
+    return client.post("/api/v1/licences", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
 
 
 def problem(response: Any, status: int, pointer: str) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def test_json_bodies_are_capped_before_parsing_and_utf8_only(client: TestClient,
     limit = client.app.state.runtime.settings.max_json_bytes  # type: ignore[attr-defined]
     body = {"type_code": "BL", "holder": {"kind": "enterprise", "name": "示例有限公司", "id_number": uscc()},
             "fields": {"company": "示例有限公司", "capital": 100}}
-    json_headers = {**headers, "Content-Type": "application/json"}
+    json_headers = {**headers, "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     big = json.dumps({**body, "fields": {"company": "x" * (limit + 1), "capital": 1}}).encode()
     refused = client.post("/api/v1/licences", content=big, headers=json_headers)
     assert refused.status_code == 413 and refused.json()["type"] == "/problems/payload-too-large"
@@ -113,7 +114,7 @@ def test_json_bodies_are_capped_before_parsing_and_utf8_only(client: TestClient,
     refused = client.post("/api/v1/licences", content=utf16, headers=json_headers)
     assert refused.status_code == 415 and refused.headers["content-type"].startswith("application/problem+json")
     latin = client.post("/api/v1/licences", content=json.dumps(body).encode(),
-                        headers={**headers, "Content-Type": "application/json; charset=iso-8859-1"})
+                        headers={**json_headers, "Content-Type": "application/json; charset=iso-8859-1"})
     assert latin.status_code == 415
     assert client.post("/api/v1/licences", content=json.dumps(body, ensure_ascii=False).encode(),
                        headers=json_headers).status_code == 201
