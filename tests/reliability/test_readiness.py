@@ -22,7 +22,7 @@ from keys import VaultCredentials
 from keys.openbao import ManagedOpenBao
 from tests.support.services import services_for
 from tests.reliability.test_disk_full import _fill
-from tests.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
+from tests.support.s3server import ACCESS_KEY, SECRET_KEY, MotoS3
 
 
 def _client(runtime: Runtime, **changes: Any) -> TestClient:
