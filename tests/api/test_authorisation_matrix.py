@@ -19,7 +19,7 @@ from tests.api.test_licence_authz import ALL, Department
 from tests.identity.conftest import bearer, new_client, token_for
 
 PUBLIC = re.compile(
-    r"^(/healthz|/readyz|/problems/.*|/\.well-known/.*|/pki/.*|/status-lists.*|/transparency/.*|/v/\{token\}"
+    r"^(/healthz|/readyz|/problems/.*|/\.well-known/.*|/pki/.*|/status-lists.*|/transparency/.*|/v/\{token\}|/verify"
     r"|/api/v1/verify/.*|/api/v1/trust-bundle|/oauth/(authorize|token|introspect|revoke))$"
 )
 ADMIN_ONLY = re.compile(r"^/api/v1/(departments.*|certificates/.*)$")  # POSTs; reading departments is licences:read
