@@ -1,8 +1,9 @@
 """Issuance under overload: many concurrent issuing clients against a real ``ecert serve``, with readiness watched.
 
-Run: ``.venv/bin/python -m bench.overload --database sqlite|postgresql --clients 16 40 200 --seconds 30``.
+Run: ``.venv/bin/python -m bench.overload --database sqlite|postgresql --clients 16 40 200 --seconds 30 [--callers N]``.
 Each client posts sealed single issuances (``POST /api/v1/licences``) with a fresh Idempotency-Key, as a department's
-system would; a 503 is retried after its Retry-After with the same key (what the problem tells the caller to do).
+system would; with ``--callers N`` the clients act as N distinct API clients of the department (made in the database
+before the run, each with its own token; ``0``: one per client), so their requests are not grouped into one batch; a 503 is retried after its Retry-After with the same key (what the problem tells the caller to do).
 Meanwhile a watcher asks ``/readyz`` four times a second. Afterwards the database is read directly: licences per
 Idempotency-Key (duplicates) and licences without a stored PDF. Reported per run: licences/s, the answers by
 status and problem type, the slowest readiness answer, duplicates and licences without PDF. Numbers are measured,
@@ -68,6 +69,29 @@ class Readiness:
         self._thread.join()
 
 
+def _callers(base: str, database_url: str, count: int) -> list[str]:
+    """Tokens of ``count`` new API clients of the demo department (created in the database, as ``ecert client add`` would)."""
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from identity.clients import create_client
+    from identity.scopes import DEPARTMENT_SCOPES
+
+    engine = sa.create_engine(database_url)
+    made = []
+    try:
+        with Session(engine) as session:
+            for n in range(count):
+                new = create_client(session, name=f"bench caller {n}", department="DEMOAMR", scopes=list(DEPARTMENT_SCOPES),
+                                    actor="bench", now=dt.datetime.now(dt.timezone.utc))
+                made.append({"client_id": new.client.client_id, "client_secret": new.secret})
+            session.commit()
+    finally:
+        engine.dispose()
+    return [_token(base, demo) for demo in made]
+
+
 async def _client(base: str, token: str, deadline: float, seed: int, out: dict[str, Any]) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
@@ -95,10 +119,10 @@ async def _client(base: str, token: str, deadline: float, seed: int, out: dict[s
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
 
 
-async def _load(base: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
+async def _load(base: str, tokens: list[str], clients: int, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {"answers": Counter[str](), "latencies": [], "issued": set(), "retried": 0}
     deadline = time.monotonic() + seconds
-    await asyncio.gather(*(_client(base, token, deadline, n, out) for n in range(clients)))
+    await asyncio.gather(*(_client(base, tokens[n % len(tokens)], deadline, n, out) for n in range(clients)))
     return out
 
 
@@ -117,15 +141,16 @@ def _register(database_url: str) -> dict[str, int]:
     return {"licences": int(total), "duplicate_keys": int(duplicates), "without_pdf": int(without_pdf)}
 
 
-def run_clients(base: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
-    """One run of ``clients`` concurrent issuers for ``seconds``, readiness watched."""
+def run_clients(base: str, tokens: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """One run of ``clients`` concurrent issuers for ``seconds`` (acting as the callers of ``tokens`` in turn),
+    readiness watched."""
     started = time.perf_counter()
     with Readiness(base) as ready:
-        out = asyncio.run(_load(base, token, clients, seconds))
+        out = asyncio.run(_load(base, tokens, clients, seconds))
     elapsed = time.perf_counter() - started
     latencies = out["latencies"]
     return {
-        "clients": clients, "seconds": round(elapsed, 1), "issued": len(out["issued"]),
+        "clients": clients, "callers": len(set(tokens)), "seconds": round(elapsed, 1), "issued": len(out["issued"]),
         "licences_per_second": round(len(out["issued"]) / elapsed, 1), "answers": dict(out["answers"]),
         "retries_after_503": out["retried"],
         "p50_ms": round(percentile(latencies, 50) * 1000), "p99_ms": round(percentile(latencies, 99) * 1000),
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 40])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--callers", type=int, default=1, help="distinct API clients the load acts as (0: one per client)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     runs = []
@@ -148,13 +174,15 @@ def main(argv: list[str] | None = None) -> None:
         try:
             token = _token(server.base, server.demo)
             for clients in args.clients:
-                run = run_clients(server.base, token, clients, args.seconds)
+                callers = args.callers or clients
+                tokens = [token] if callers == 1 else _callers(server.base, url, callers)
+                run = run_clients(server.base, tokens, clients, args.seconds)
                 print(run, flush=True)
                 runs.append(run)
             register = _register(url)
         finally:
             server.stop()
-    results = {"database": args.database, "workers": args.workers, "runs": runs, "register": register}
+    results = {"database": args.database, "workers": args.workers, "callers": args.callers, "runs": runs, "register": register}
     print(f"register after all runs: {register}")
     print(f"results: {write_results(args.output or f'overload-{args.database}', results)}")
 
