@@ -96,3 +96,17 @@ def postgres_workers(tmp_path: Path) -> Iterator[Any]:
         finally:
             for server in started:
                 server.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (mounted as root; the test is skipped where it cannot be), for a blob store that fills up."""
+    mount = tmp_path / "blobs"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -31,46 +29,32 @@ def _client(runtime: Runtime, **changes: Any) -> TestClient:
     return TestClient(create_app(services_for(Runtime(settings=settings, engine=runtime.engine, keystore=keystore))))
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "blobs"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=False,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def test_a_full_blob_disk_makes_the_service_not_ready_with_the_reason(runtime: Runtime, tmpfs: Path) -> None:
-    with _client(runtime, blob_store="filesystem", blob_dir=tmpfs) as client:
+def test_a_full_blob_disk_makes_the_service_not_ready_with_the_reason(runtime: Runtime, small_disk: Path) -> None:
+    with _client(runtime, blob_store="filesystem", blob_dir=small_disk) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["blobs"] == "ok"
-        filler = _fill(tmpfs)
+        filler = _fill(small_disk)
         full = client.get("/readyz")
         assert full.status_code == 503 and full.headers["retry-after"] == "5"
         assert full.json()["checks"] == {"database": "ok", "vault": "ok", "blobs": "full"}
-        assert f"KiB free in {tmpfs}" in full.json()["reasons"]["blobs"]
+        assert f"KiB free in {small_disk}" in full.json()["reasons"]["blobs"]
         assert "blobs full" in full.json()["detail"]
         filler.unlink()
         assert client.get("/readyz").status_code == 200
 
 
-def test_a_read_only_blob_store_is_not_ready(runtime: Runtime, tmpfs: Path) -> None:
-    with _client(runtime, blob_store="filesystem", blob_dir=tmpfs) as client:
-        subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+def test_a_read_only_blob_store_is_not_ready(runtime: Runtime, small_disk: Path) -> None:
+    with _client(runtime, blob_store="filesystem", blob_dir=small_disk) as client:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
         try:
             answer = client.get("/readyz")
         finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+            subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
         assert answer.status_code == 503
         assert answer.json()["checks"]["blobs"] == "unwritable"
         assert "Read-only file system" in answer.json()["reasons"]["blobs"]
         assert client.get("/readyz").status_code == 200
-    assert list(tmpfs.iterdir()) == []  # the probe leaves nothing behind
+    assert list(small_disk.iterdir()) == []  # the probe leaves nothing behind
 
 
 def test_s3_down_is_not_ready(runtime: Runtime, private_s3: MotoS3) -> None:
