@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -115,11 +116,8 @@ class LicenceService:
         """The licence as the API shows it; with its history read in ``session`` (or a short read of its own)."""
         events = None
         if history:
-            if session is None:
-                with Session(self.engine) as own:
-                    events = records.history(own, licence.id)
-            else:
-                events = records.history(session, licence.id)
+            with nullcontext(session) if session is not None else Session(self.engine) as reading:
+                events = records.history(reading, licence.id)
         return licence_view(licence, now=self.clock.now(), public_url=self.public_url, history=events)
 
     def expire_due(self) -> records.SweepReport:

@@ -84,16 +84,15 @@ class Container:
         return self.runtime.clock
 
     @classmethod
-    def build(cls, runtime: Runtime, **overrides: Any) -> Container:
-        """Every service, each constructed once; ``overrides`` replace a service by name (tests)."""
+    def build(cls, runtime: Runtime) -> Container:
+        """Every service, each constructed once (tests replace one with :meth:`replace`)."""
         settings, engine, keystore, clock = runtime.settings, runtime.engine, runtime.keystore, runtime.clock
-        ca = overrides.pop("ca", None) or CertificateAuthority(
-            engine=engine, keystore=keystore, clock=clock, config=ca_config(settings))
-        blobs = overrides.pop("blobs", None) or blob_store_for(settings)
+        ca = CertificateAuthority(engine=engine, keystore=keystore, clock=clock, config=ca_config(settings))
+        blobs = blob_store_for(settings)
         sealer = PadesSealer(keystore, ca, ca, ca, clock=clock, upload_limits=UploadLimits(max_bytes=settings.max_upload_bytes))
         tokens = AccessTokens(TokenKeys(keystore), issuer=settings.public_url.rstrip("/"), audience=api_audience(settings),
                               clock=clock)
-        parts: dict[str, Any] = dict(
+        return cls(
             runtime=runtime, ca=ca, blobs=blobs, sealer=sealer, tokens=tokens,
             licences=LicenceService(engine=engine, keystore=keystore, clock=clock, blobs=blobs, seal_keys=ca, sealer=sealer,
                                     public_url=settings.public_url, queue_limit=settings.issue_queue,
@@ -107,8 +106,6 @@ class Container:
             publisher=Publisher(engine, keystore, clock),
             readiness=Readiness(runtime, blobs),
         )
-        parts.update(overrides)
-        return cls(**parts)
 
     def replace(self, **changes: Any) -> Container:
         """A copy with some services replaced (tests)."""

@@ -110,9 +110,11 @@ def make_reader(engine: Engine) -> Engine:
 def make_probe(engine: Engine) -> Engine:
     """An engine for health checks: a fresh connection each time (no pool to wait for), with a 2 s connect timeout
     on PostgreSQL, so readiness answers within seconds even while every pooled connection is busy."""
+    if engine.dialect.name == "sqlite":
+        return sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
     made = _MADE.get(engine)
-    if engine.dialect.name == "sqlite" or made is None:
-        return sa.create_engine(engine.url, poolclass=sa.pool.NullPool) if engine.dialect.name == "sqlite" else engine
+    if made is None:  # an engine not made by make_engine: its connection settings are unknown
+        return engine
     url, connect_args = made
     return sa.create_engine(url, connect_args={**connect_args, "connect_timeout": 2}, poolclass=sa.pool.NullPool)
 
